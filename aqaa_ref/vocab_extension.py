@@ -1,0 +1,90 @@
+"""Vocabulary extension: give a text-only Step-1 model rows for the audio tokens (facts §3).
+
+Pre-training stage 1 adds 5,120 audio ids (1,024 linguistic + 4,096 semantic) after the
+65,536 text ids, and trains embedding and LM head at 5x the backbone learning rate
+(backbone 2e-5, new rows 1e-4), since those are the parameters that must move most.
+
+Initialisation rule for the new rows (our choice; the paper does not say):
+
+    new_row = mean(old rows) + noise,   noise ~ N(0, (noise_scale * std(old rows))^2)
+
+applied to both ``embed_tokens`` and ``lm_head``. Why the mean: a new lm_head row equal to
+the mean row gives each new token the mean text logit, and by Jensen exp(mean logit) <=
+mean exp(logit), so each new token starts with no more probability than the average text
+token: the text distribution is barely disturbed (Hewitt 2021, "Initializing new word
+embeddings for pretrained language models"). The small noise makes the 5,120 rows distinct.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .vocab import AudioVocab
+
+
+@torch.no_grad()
+def _mean_init_rows(weight: torch.Tensor, n_new: int, noise_scale: float, gen) -> torch.Tensor:
+    """weight (V_old, d) -> new rows (n_new, d) = mean + noise_scale * std * N(0, 1)."""
+    w = weight.float()
+    mean, std = w.mean(0), w.std(0)                                   # (d,), (d,)
+    noise = torch.randn(n_new, w.shape[1], generator=gen) * (noise_scale * std)
+    return (mean + noise).to(weight.dtype)
+
+
+@torch.no_grad()
+def extend_vocab_for_audio(model, vocab: AudioVocab, noise_scale: float = 0.1, seed: int = 0):
+    """Resize ``model`` (a Step1ForCausalLM whose vocab is the text block) to ``vocab.size``.
+
+    Rows [0, old) are kept bit for bit; rows [old, vocab.size) (audio + extra) follow the
+    mean-plus-noise rule above. Updates ``model.config.vocab_size``. Returns the model.
+    """
+    old = model.config.vocab_size
+    if old > vocab.size:
+        raise ValueError(f"model vocab {old} is already larger than the extended vocab {vocab.size}")
+    if old < vocab.text_vocab_size:
+        raise ValueError(f"model vocab {old} is smaller than the text block {vocab.text_vocab_size}")
+    n_new = vocab.size - old
+    if n_new == 0:
+        return model
+    gen = torch.Generator().manual_seed(seed)
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    d = emb.weight.shape[1]
+    new_emb = nn.Embedding(vocab.size, d, device=emb.weight.device, dtype=emb.weight.dtype)
+    new_emb.weight[:old] = emb.weight
+    new_emb.weight[old:] = _mean_init_rows(emb.weight, n_new, noise_scale, gen).to(emb.weight.device)
+    new_head = nn.Linear(d, vocab.size, bias=False, device=head.weight.device, dtype=head.weight.dtype)
+    new_head.weight[:old] = head.weight
+    new_head.weight[old:] = _mean_init_rows(head.weight, n_new, noise_scale, gen).to(head.weight.device)
+    model.model.embed_tokens = new_emb
+    model.lm_head = new_head
+    model.config.vocab_size = vocab.size
+    return model
+
+
+def param_groups(model, lr: float, lr_mult_new: float = 5.0, weight_decay: float = 0.1) -> list[dict]:
+    """Optimizer groups for stage-1 training (``torch.optim.AdamW(param_groups(...))``).
+
+    - "embed_and_head": model.embed_tokens and lm_head, lr * lr_mult_new, with decay
+    - "backbone":       other matrices (attention, MLP), lr, with decay
+    - "norms":          RMSNorm weights (1-D), lr, no decay
+    Each parameter lands in exactly one group; schedulers scale all groups alike, so the
+    5x ratio survives warm-up and cosine decay.
+    """
+    groups = {"embed_and_head": [], "backbone": [], "norms": []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith(("model.embed_tokens.", "lm_head.")):
+            groups["embed_and_head"].append(p)
+        elif p.ndim < 2:
+            groups["norms"].append(p)
+        else:
+            groups["backbone"].append(p)
+    if not groups["embed_and_head"]:
+        raise ValueError("no model.embed_tokens / lm_head parameters found: is this a Step1ForCausalLM?")
+    return [
+        {"name": "embed_and_head", "params": groups["embed_and_head"], "lr": lr * lr_mult_new,
+         "weight_decay": weight_decay},
+        {"name": "backbone", "params": groups["backbone"], "lr": lr, "weight_decay": weight_decay},
+        {"name": "norms", "params": groups["norms"], "lr": lr, "weight_decay": 0.0},
+    ]
