@@ -129,11 +129,20 @@ def _array_to_float(x) -> np.ndarray:
     return x
 
 
+_RESAMPLERS: dict = {}
+
+
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    """Band-limited resampling (torchaudio). wav: (..., T) -> (..., T * new/orig)."""
+    """Band-limited sinc resampling (torchaudio, kernel cached per rate pair).
+
+    wav: (..., T) -> (..., ceil(T * new / orig)).
+    """
     if orig_rate == new_rate:
         return wav
-    return torchaudio.functional.resample(wav, int(orig_rate), int(new_rate))
+    key = (int(orig_rate), int(new_rate))
+    if key not in _RESAMPLERS:
+        _RESAMPLERS[key] = torchaudio.transforms.Resample(*key)
+    return _RESAMPLERS[key](wav.float())
 
 
 def peak_normalize(wav: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,302 @@
+"""Task families: synthetic spoken questions with checkable answers.
+
+Each family mirrors one StepEval-Audio-360 dimension where a synthetic version is honest,
+i.e. where the correct answer (and how it must be spoken) follows from the question alone:
+
+=========================== ======================================================
+family                      what is asked
+=========================== ======================================================
+logical_reasoning           arithmetic, comparison, successor/predecessor (English)
+language_ability            the same in Mandarin, Cantonese, Japanese (answer in the
+                            language asked), and "how do you say N in Japanese"
+voice_instruction_following "answer slowly / quickly / in a high / low voice", and
+                            style switches mid-answer ("say X slowly, then Y quickly")
+speech_emotion_control      "answer happily / sadly / angrily" (prosody proxies)
+role_playing                "answer like a robot / child / grandpa / teacher" (persona voice)
+voice_understanding         questions about the question's own voice: fast or slow,
+                            high or low, a man or a woman
+gaming                      word games: "repeat after me", "say the opposite of"
+=========================== ======================================================
+
+Not covered: *singing* (eSpeak cannot sing; a pitch-contour imitation would be a fake),
+and *creativity* (no single correct answer to check automatically).
+
+Every item carries a ``fact`` key (e.g. ``"plus:3:4"``) naming what must be known to
+answer; the corpus builder holds some facts out of training to measure generalisation.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field, replace
+
+from .styles import (ASSISTANT_VOICE, MALE_VOICES, PITCHES, RATES, TRAIN_VOICES, UNSEEN_VOICE,
+                     Speech, assistant, number_word)
+
+LANGUAGES = ("en", "cmn", "yue", "ja")
+LANGUAGE_NAMES = {"cmn": "Mandarin", "yue": "Cantonese", "ja": "Japanese"}
+
+#: question templates: task -> language -> template over number words {a} and {b}
+TEMPLATES = {
+    "plus": {"en": "what is {a} plus {b}", "cmn": "{a}加{b}等于几", "yue": "{a}加{b}係幾多", "ja": "{a}たす{b}は"},
+    "minus": {"en": "what is {a} minus {b}", "cmn": "{a}减{b}等于几", "yue": "{a}減{b}係幾多", "ja": "{a}ひく{b}は"},
+    "times": {"en": "what is {a} times {b}", "cmn": "{a}乘{b}等于几", "yue": "{a}乘{b}係幾多", "ja": "{a}かける{b}は"},
+    "bigger": {"en": "which is bigger, {a} or {b}", "cmn": "{a}和{b}哪个大", "yue": "{a}同{b}邊個大", "ja": "{a}と{b}どっちがおおきい"},
+    "after": {"en": "what comes after {a}", "cmn": "{a}后面是几", "yue": "{a}之後係幾多", "ja": "{a}のつぎは"},
+    "before": {"en": "what comes before {a}", "cmn": "{a}前面是几", "yue": "{a}之前係幾多", "ja": "{a}のまえは"},
+}
+BINARY_TASKS = ("plus", "minus", "times", "bigger")
+UNARY_TASKS = ("after", "before")
+
+#: instruction -> the English words that ask for it (spoken, or given as text)
+INSTRUCTIONS = {
+    "slow": "answer slowly", "fast": "answer quickly",
+    "high": "answer in a high voice", "low": "answer in a low voice",
+    "happy": "answer happily", "sad": "answer sadly", "angry": "answer angrily",
+    "robot": "answer like a robot", "child": "answer like a child",
+    "grandpa": "answer like a grandpa", "teacher": "answer like a teacher",
+}
+STYLE_ADVERBS = {"slow": "slowly", "fast": "quickly", "high": "in a high voice", "low": "in a low voice",
+                 "happy": "happily", "sad": "sadly"}
+SWITCH_PAIRS = (("slow", "fast"), ("fast", "slow"), ("high", "low"), ("low", "high"), ("happy", "sad"), ("sad", "happy"))
+
+WORDS = ("red", "green", "blue", "yellow", "cat", "dog", "bird", "fish", "apple", "bread", "milk", "tea",
+         "sun", "moon", "star", "tree", "house", "car", "boat", "book", "pen", "door", "hat", "shoe")
+OPPOSITES = {"big": "small", "hot": "cold", "up": "down", "day": "night", "black": "white", "yes": "no",
+             "open": "closed", "left": "right", "old": "new", "happy": "sad", "early": "late", "full": "empty"}
+OPPOSITES.update({v: k for k, v in list(OPPOSITES.items())})
+
+
+@dataclass
+class Rendering:
+    """A synthesized clip on disk: path relative to the corpus root, phonemes, length."""
+
+    path: str
+    phonemes: str
+    seconds: float
+
+
+@dataclass
+class Item:
+    """One spoken question with its answer, and how both are spoken.
+
+    ``question`` is what the user says (an instruction may be part of it); ``instruction``
+    is an instruction given in *text* alongside the audio (None when spoken or absent);
+    ``answer`` is one or more segments, each with its own style (multi-segment answers
+    switch style mid-way).
+    """
+
+    id: str
+    family: str
+    task: str
+    fact: str
+    question: Speech
+    answer: list[Speech]
+    instruction: str | None = None
+    style: str = "neutral"  # the requested answer style ("slow", "robot", "slow>fast", ...)
+    split: str = ""
+    condition: str = "seen"  # seen | unseen_voice | unseen_prosody | unseen_fact
+    question_audio: Rendering | None = None
+    answer_audio: list[Rendering] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        return self.answer[0].language
+
+    @property
+    def answer_text(self) -> str:
+        return " ".join(s.text for s in self.answer)
+
+    @property
+    def is_multi_segment(self) -> bool:
+        return len(self.answer) > 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Item":
+        d = dict(d)
+        d["question"] = Speech(**d["question"])
+        d["answer"] = [Speech(**s) for s in d["answer"]]
+        d["question_audio"] = Rendering(**d["question_audio"]) if d.get("question_audio") else None
+        d["answer_audio"] = [Rendering(**r) for r in d.get("answer_audio") or []]
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- context
+
+#: rate and pitch grids for ordinary questions; "unseen prosody" questions use values outside
+TRAIN_RATES = tuple(range(140, 221, 10))
+TRAIN_PITCHES = tuple(range(30, 71, 5))
+UNSEEN_RATES = (122, 128, 232, 240)
+UNSEEN_PITCHES = (18, 23, 77, 82)
+#: extremes used by the voice-understanding family ("am I speaking fast or slow?")
+EXTREME = {"slow": range(95, 116, 5), "fast": range(260, 301, 10), "low": range(0, 13, 3), "high": range(88, 101, 3)}
+
+
+@dataclass
+class TaskContext:
+    """What a family generator may draw: the condition and the facts it must (not) use."""
+
+    condition: str = "seen"
+    heldout: frozenset = frozenset()  # fact keys never shown in training
+    max_operand: int = 9
+    text_instruction_prob: float = 0.25
+
+    def fact_allowed(self, key: str) -> bool:
+        if self.condition == "unseen_fact":
+            return key in self.heldout
+        return key not in self.heldout
+
+    def question_speech(self, rng: random.Random, text: str, language: str, **fixed) -> Speech:
+        """A question voice for this condition; ``fixed`` overrides (e.g. rate for voice questions)."""
+        voice = UNSEEN_VOICE if self.condition == "unseen_voice" else rng.choice(TRAIN_VOICES)
+        grid_r, grid_p = (UNSEEN_RATES, UNSEEN_PITCHES) if self.condition == "unseen_prosody" else (TRAIN_RATES, TRAIN_PITCHES)
+        kw = dict(voice=voice, rate=rng.choice(grid_r), pitch=rng.choice(grid_p), pitch_range=rng.choice((30, 50, 70)))
+        kw.update(fixed)
+        return Speech(text=text, language=language, style="question", **kw)
+
+
+def _pick_operands(rng: random.Random, ctx: TaskContext, task: str) -> tuple[int, int]:
+    n = ctx.max_operand
+    candidates = [(a, b) for a in range(n + 1) for b in range(n + 1)
+                  if not (task == "minus" and a < b) and not (task == "bigger" and a == b)
+                  and ctx.fact_allowed(f"{task}:{a}:{b}")]
+    if not candidates:
+        raise LookupError(f"no {task} facts available under condition {ctx.condition}")
+    return rng.choice(candidates)
+
+
+def reasoning_fact(rng: random.Random, ctx: TaskContext, language: str, tasks=BINARY_TASKS + UNARY_TASKS):
+    """Draw an arithmetic/comparison/sequence fact -> (question text, answer text, task, fact key)."""
+    task = rng.choice([t for t in tasks if ctx.condition != "unseen_fact" or t in BINARY_TASKS])
+    if task in BINARY_TASKS:
+        a, b = _pick_operands(rng, ctx, task)
+        result = {"plus": a + b, "minus": a - b, "times": a * b, "bigger": max(a, b)}[task]
+        key = f"{task}:{a}:{b}"
+    else:
+        a = rng.randint(1, ctx.max_operand) if task == "before" else rng.randint(0, ctx.max_operand)
+        b, result, key = None, a + 1 if task == "after" else a - 1, f"{task}:{a}"
+    w = lambda n: number_word(n, language)
+    q = TEMPLATES[task][language].format(a=w(a), b=w(b) if b is not None else "")
+    return q, w(result), task, key
+
+
+# ----------------------------------------------------------------------------- families
+
+def _styled(rng, ctx, family, styles) -> Item:
+    """An English reasoning question with an instruction, answered in the requested style."""
+    style = rng.choice(styles)
+    q, ans, task, key = reasoning_fact(rng, ctx, "en")
+    words = INSTRUCTIONS[style]
+    as_text = rng.random() < ctx.text_instruction_prob
+    spoken = q if as_text else f"{words}, {q}"
+    return Item(id="", family=family, task=task, fact=key, style=style,
+                question=ctx.question_speech(rng, spoken, "en"), answer=[assistant(ans, "en", style)],
+                instruction=words if as_text else None)
+
+
+def logical_reasoning(rng: random.Random, ctx: TaskContext) -> Item:
+    q, ans, task, key = reasoning_fact(rng, ctx, "en")
+    return Item(id="", family="logical_reasoning", task=task, fact=key,
+                question=ctx.question_speech(rng, q, "en"), answer=[assistant(ans, "en")])
+
+
+def language_ability(rng: random.Random, ctx: TaskContext) -> Item:
+    if rng.random() < 0.2 and ctx.condition != "unseen_fact":  # cross-lingual: asked in English
+        target = rng.choice(("cmn", "yue", "ja"))
+        n = rng.randint(0, ctx.max_operand)
+        q = f"how do you say {number_word(n, 'en')} in {LANGUAGE_NAMES[target]}"
+        return Item(id="", family="language_ability", task="translate", fact=f"say:{target}:{n}",
+                    question=ctx.question_speech(rng, q, "en"), answer=[assistant(number_word(n, target), target)])
+    lang = rng.choice(("cmn", "yue", "ja"))
+    q, ans, task, key = reasoning_fact(rng, ctx, lang)
+    return Item(id="", family="language_ability", task=task, fact=key,
+                question=ctx.question_speech(rng, q, lang), answer=[assistant(ans, lang)])
+
+
+def voice_instruction_following(rng: random.Random, ctx: TaskContext) -> Item:
+    if rng.random() < 0.3 and ctx.condition != "unseen_fact":  # style switch mid-answer
+        s1, s2 = rng.choice(SWITCH_PAIRS)
+        w1, w2 = rng.sample(range(10), 2)
+        a1, a2 = number_word(w1, "en"), number_word(w2, "en")
+        q = f"say {a1} {STYLE_ADVERBS[s1]}, then {a2} {STYLE_ADVERBS[s2]}"
+        return Item(id="", family="voice_instruction_following", task="switch", fact=f"switch:{w1}:{w2}",
+                    style=f"{s1}>{s2}", question=ctx.question_speech(rng, q, "en"),
+                    answer=[assistant(a1, "en", s1), assistant(a2, "en", s2)])
+    return _styled(rng, ctx, "voice_instruction_following", ("slow", "fast", "high", "low"))
+
+
+def speech_emotion_control(rng: random.Random, ctx: TaskContext) -> Item:
+    return _styled(rng, ctx, "speech_emotion_control", ("happy", "sad", "angry"))
+
+
+def role_playing(rng: random.Random, ctx: TaskContext) -> Item:
+    return _styled(rng, ctx, "role_playing", ("robot", "child", "grandpa", "teacher"))
+
+
+def voice_understanding(rng: random.Random, ctx: TaskContext) -> Item:
+    task = rng.choice(("speed", "pitch", "gender"))
+    if task == "speed":
+        label = rng.choice(("fast", "slow"))
+        q = ctx.question_speech(rng, "am I speaking fast or slow", "en", rate=rng.choice(EXTREME[label]))
+    elif task == "pitch":
+        label = rng.choice(("high", "low"))
+        q = ctx.question_speech(rng, "is my voice high or low", "en", pitch=rng.choice(EXTREME[label]))
+    else:
+        q = ctx.question_speech(rng, "am I a man or a woman", "en")
+        label = "a man" if q.voice in MALE_VOICES else "a woman"
+    return Item(id="", family="voice_understanding", task=task, fact=f"{task}:{label}",
+                question=q, answer=[assistant(label, "en")])
+
+
+def gaming(rng: random.Random, ctx: TaskContext) -> Item:
+    if rng.random() < 0.6:  # repeat-after-me; some word pairs are held out
+        while True:
+            w1, w2 = rng.sample(WORDS, 2)
+            if ctx.fact_allowed(f"repeat:{w1}:{w2}"):
+                break
+        return Item(id="", family="gaming", task="repeat", fact=f"repeat:{w1}:{w2}",
+                    question=ctx.question_speech(rng, f"repeat after me, {w1} {w2}", "en"),
+                    answer=[assistant(f"{w1} {w2}", "en")])
+    if ctx.condition == "unseen_fact":  # opposites are memorised facts: nothing to hold out
+        return gaming(rng, ctx)
+    w = rng.choice(sorted(OPPOSITES))
+    return Item(id="", family="gaming", task="opposite", fact=f"opposite:{w}",
+                question=ctx.question_speech(rng, f"say the opposite of {w}", "en"),
+                answer=[assistant(OPPOSITES[w], "en")])
+
+
+FAMILIES = {
+    "logical_reasoning": logical_reasoning,
+    "language_ability": language_ability,
+    "voice_instruction_following": voice_instruction_following,
+    "speech_emotion_control": speech_emotion_control,
+    "role_playing": role_playing,
+    "voice_understanding": voice_understanding,
+    "gaming": gaming,
+}
+#: families whose facts can be held out (the "unseen fact" condition draws from these)
+HELDOUT_FAMILIES = ("logical_reasoning", "language_ability", "voice_instruction_following",
+                    "speech_emotion_control", "role_playing", "gaming")
+
+
+def heldout_facts(rng: random.Random, fraction: float, max_operand: int = 9) -> frozenset:
+    """Choose the fact keys kept out of training: a ``fraction`` of each binary task's
+    operand pairs (across every language) and of the repeat-after-me word pairs."""
+    keys = []
+    n = max_operand
+    for task in BINARY_TASKS:
+        pairs = [(a, b) for a in range(n + 1) for b in range(n + 1)
+                 if not (task == "minus" and a < b) and not (task == "bigger" and a == b)]
+        keys += [f"{task}:{a}:{b}" for a, b in rng.sample(pairs, max(1, round(fraction * len(pairs))))]
+    word_pairs = [(a, b) for a in WORDS for b in WORDS if a != b]
+    keys += [f"repeat:{a}:{b}" for a, b in rng.sample(word_pairs, max(1, round(fraction * len(word_pairs))))]
+    return frozenset(keys)
+
+
+def make_item(family: str, rng: random.Random, ctx: TaskContext) -> Item:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task family {family!r}; known: {sorted(FAMILIES)}")
+    item = FAMILIES[family](rng, ctx)
+    return replace(item, condition=ctx.condition)

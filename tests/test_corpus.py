@@ -1,0 +1,131 @@
+"""aqaa_ref.data.corpus: deterministic items, disjoint splits, held-out facts, safe caching."""
+import json
+from dataclasses import replace
+
+import pytest
+
+from aqaa_ref.data import CONDITIONS, FAMILIES, CorpusConfig, build_corpus, load_corpus, plan_items
+from aqaa_ref.data.corpus import rendering_path
+from aqaa_ref.data.phonemes import phoneme_tokens
+from aqaa_ref.data.styles import MALE_VOICES, UNSEEN_VOICE, assistant, number_word
+from aqaa_ref.data.tasks import TaskContext, heldout_facts, make_item
+
+TINY = CorpusConfig.from_preset("tiny", workers=1)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return build_corpus(TINY, root=tmp_path_factory.mktemp("corpus"), progress=False)
+
+
+def test_plan_is_deterministic_and_seed_dependent():
+    a, b = plan_items(TINY), plan_items(TINY)
+    assert [i.to_dict() for i in a] == [i.to_dict() for i in b]
+    c = plan_items(replace(TINY, seed=1))
+    assert [i.question.text for i in a] != [i.question.text for i in c]
+
+
+def test_golden_first_items_under_seed_0():
+    items = plan_items(CorpusConfig.from_preset("toy"))
+    assert [(i.id, i.question.text, i.answer_text) for i in items[:2]] == [
+        ("train-logical_reasoning-00000", "which is bigger, seven or one", "seven"),
+        ("train-logical_reasoning-00001", "which is bigger, four or eight", "eight"),
+    ]
+
+
+def test_splits_are_disjoint_and_conditions_hold():
+    items = plan_items(CorpusConfig.from_preset("toy"))
+    by_split = {s: [i for i in items if i.split == s] for s in ("train", "val", "test")}
+    keys = {s: {(i.question.key(), i.instruction) for i in v} for s, v in by_split.items()}
+    assert not (keys["train"] & keys["val"]) and not (keys["train"] & keys["test"]) and not (keys["val"] & keys["test"])
+    train_facts = {i.fact for i in by_split["train"]}
+    unseen = [i for i in by_split["test"] if i.condition == "unseen_fact"]
+    assert unseen and all(i.fact not in train_facts for i in unseen)
+    assert all(i.question.voice == UNSEEN_VOICE for i in by_split["test"] if i.condition == "unseen_voice")
+    assert all(i.question.voice != UNSEEN_VOICE for i in by_split["train"])
+    train_rates = {i.question.rate for i in by_split["train"] if i.family != "voice_understanding"}
+    assert all(i.question.rate not in train_rates for i in by_split["test"]
+               if i.condition == "unseen_prosody" and i.family != "voice_understanding")
+    assert {i.condition for i in by_split["test"]} == set(CONDITIONS)
+    assert {i.family for i in items} == set(FAMILIES)
+    assert len({i.id for i in items}) == len(items)
+
+
+def test_answers_are_correct_for_their_facts():
+    for item in plan_items(CorpusConfig.from_preset("toy"))[:400]:
+        task, *args = item.fact.split(":")
+        if task in ("plus", "minus", "times", "bigger"):
+            a, b = map(int, args)
+            want = {"plus": a + b, "minus": a - b, "times": a * b, "bigger": max(a, b)}[task]
+            assert item.answer_text == number_word(want, item.language), item
+
+
+def test_voice_understanding_answers_follow_the_question_voice():
+    ctx = TaskContext(condition="unseen_voice")
+    import random
+    rng = random.Random(0)
+    for _ in range(30):
+        it = make_item("voice_understanding", rng, ctx)
+        if it.task == "gender":
+            assert it.answer_text == ("a man" if it.question.voice in MALE_VOICES else "a woman")
+        elif it.task == "speed":
+            assert it.answer_text == ("fast" if it.question.rate > 200 else "slow")
+        else:
+            assert it.answer_text == ("high" if it.question.pitch > 50 else "low")
+
+
+def test_multi_segment_answers_switch_style():
+    items = [i for i in plan_items(CorpusConfig.from_preset("toy")) if i.is_multi_segment]
+    assert len(items) > 50
+    for it in items:
+        s1, s2 = it.style.split(">")
+        assert [a.style for a in it.answer] == [s1, s2] and it.answer[0].key() != it.answer[1].key()
+
+
+def test_heldout_facts_are_reproducible():
+    import random
+    assert heldout_facts(random.Random(3), 0.15) == heldout_facts(random.Random(3), 0.15)
+    assert len([k for k in heldout_facts(random.Random(3), 0.15) if k.startswith("plus:")]) == 15
+
+
+def test_built_corpus_has_audio_phonemes_and_views(corpus):
+    assert len(corpus) == len(plan_items(TINY))
+    item = corpus.split("train")[0]
+    wav = corpus.load(item.question_audio)
+    assert wav.ndim == 1 and abs(wav.numel() / 16_000 - item.question_audio.seconds) < 1e-3
+    assert phoneme_tokens(item.question_audio.phonemes)
+    assert corpus.answer_wav(item).numel() > 0
+    for view in ("asr_pairs", "tts_pairs", "aqta", "aqtaa"):
+        assert len(getattr(corpus, view)("train")) > 0
+    assert all(len(r["segments"]) >= 1 for r in corpus.aqtaa("train"))
+    stats = corpus.stats()
+    assert stats["items"] == len(corpus) and stats["audio_hours"] > 0
+
+
+def test_rebuild_reuses_the_manifest_and_reload_matches(corpus):
+    again = build_corpus(TINY, root=corpus.root, progress=False)
+    assert [i.to_dict() for i in again.items] == [i.to_dict() for i in corpus.items]
+    assert [i.to_dict() for i in load_corpus(corpus.root).items] == [i.to_dict() for i in corpus.items]
+
+
+def test_interrupted_build_leaves_nothing_trusted(tmp_path, corpus):
+    # simulate a crash after some clips were rendered but before the manifest: a half-written
+    # temp file and no manifest. The next build must not trust it, and must finish cleanly.
+    root = tmp_path / "c"
+    sp = assistant("seven")
+    partial = root / rendering_path(sp)
+    partial.parent.mkdir(parents=True)
+    (partial.parent / f".{partial.name}.123.tmp").write_bytes(b"RIFF-garbage")
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        load_corpus(root)
+    built = build_corpus(TINY, root=root, progress=False)
+    assert (root / "manifest.jsonl").exists()
+    assert json.loads((root / "config.json").read_text())["seed"] == TINY.seed
+    assert len(built) == len(corpus)
+
+
+def test_unknown_preset_and_split_raise(corpus):
+    with pytest.raises(ValueError, match="unknown corpus preset"):
+        CorpusConfig.from_preset("huge")
+    with pytest.raises(ValueError, match="unknown split"):
+        corpus.split("dev")
