@@ -54,7 +54,8 @@ class Step1Config(PreTrainedConfig):
     """Step-1 hyper-parameters, with the field names of the released config.json.
 
     A dataclass (transformers 5 configs are). ``attention_kernel`` picks the attention code:
-    "auto" (flex_attention on CUDA, eager on CPU), "eager", "sdpa" or "flex".
+    "auto" (flex_attention on CUDA, eager on CPU), "eager", "sdpa" or "flex" (on CPU
+    flex runs unfused and forward only: torch 2.11 has no flex backward on CPU).
     """
     model_type = "step1"
 
@@ -137,7 +138,7 @@ class Step1RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x32 = x.float()
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        return (self.weight.float() * x32).to(x.dtype)
 
 
 class Step1Attention(nn.Module):
