@@ -165,7 +165,8 @@ class FormatLogitsProcessor(LogitsProcessor):
         one = lambda i: ids == i  # noqa: E731
         self.kind_masks = {TEXT: text, LING: vocab.is_linguistic(ids), SEM: vocab.is_semantic(ids),
                            START: one(special.audio_start), END: one(special.audio_end),
-                           EOS: one(special.eot) | one(special.pad)}   # pad: HF fills finished rows
+                           EOS: one(special.eot)}
+        self.done_mask = one(special.eot) | one(special.pad)           # HF pads finished rows
         self._seen: torch.Tensor | None = None
         self._states: list[FormatSchedule] = []
 
@@ -201,5 +202,7 @@ class FormatLogitsProcessor(LogitsProcessor):
             row = torch.zeros(self.vocab.size, dtype=torch.bool)
             for kind in sched.allowed():
                 row |= masks[kind]
+            if sched.phase == "done":
+                row = self.done_mask
             allowed[b, :V] = row[:V].to(scores.device)
         return scores.masked_fill(~allowed, float("-inf"))

@@ -15,6 +15,16 @@ from aqaa_ref.vocab import AudioVocab
 from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread (on a busy 2-core box, OpenMP barriers wait on the
+    scheduler and make each tiny op take milliseconds)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_config(**kw) -> Step1Config:
     base = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_attention_heads=4,
                 num_attention_groups=2, num_hidden_layers=2, max_seq_len=128, attention_kernel="eager")
