@@ -1,0 +1,125 @@
+"""Step-1 backbone throughput.
+
+CPU (always): toy-preset training tokens/s (AdamW step included) for fp32 and bf16 autocast,
+with the eager and SDPA attention kernels.
+GPU (when torch.cuda.is_available()): the ~1B preset's forward+backward tokens/s and MFU in
+bf16, SDPA-with-bias against flex_attention (bias computed in score_mod).
+Results are printed and saved as JSON under benchmarks/results/.
+
+    .venv/bin/python benchmarks/bench_backbone.py            # ~1 minute on 2 cores
+    .venv/bin/python benchmarks/bench_backbone.py --quick    # a few steps only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from aqaa_ref.backbone import Step1Config, Step1ForCausalLM, count_parameters, flops_per_token
+from aqaa_ref.vocab_extension import param_groups
+
+RESULTS = Path(__file__).parent / "results"
+PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}   # dense bf16 FLOP/s
+
+
+def train_tokens_per_s(model, batch: int, seq: int, steps: int, warmup: int, device, autocast_dtype=None,
+                       optimizer: bool = True) -> float:
+    """Time ``steps`` training steps (fwd + bwd [+ AdamW]) on random ids; returns tokens/s."""
+    opt = torch.optim.AdamW(param_groups(model, lr=1e-4)) if optimizer else None
+    ids = torch.randint(0, model.config.vocab_size, (batch, seq), device=device)
+    ctx = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext())
+    model.train()
+
+    def step():
+        with ctx:
+            loss = model(ids, labels=ids).loss
+        loss.backward()
+        if opt:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        else:
+            model.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * seq * steps / (time.perf_counter() - t0)
+
+
+def bench_cpu(args) -> dict:
+    dev = torch.device("cpu")
+    rows = []
+    for kernel in ("eager", "sdpa"):
+        for name, dtype in (("fp32", None), ("bf16-autocast", torch.bfloat16)):
+            torch.manual_seed(0)
+            cfg = Step1Config.from_preset("toy", vocab_size=args.vocab, attention_kernel=kernel)
+            model = Step1ForCausalLM(cfg)
+            tps = train_tokens_per_s(model, args.batch, args.seq, args.steps, 2, dev, dtype)
+            rows.append({"kernel": kernel, "precision": name, "tokens_per_s": round(tps)})
+            print(f"  toy  {kernel:5s} {name:14s} {tps:8.0f} tokens/s")
+    n = count_parameters(Step1Config.from_preset("toy", vocab_size=args.vocab))["total"]
+    return {"device": "cpu", "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "preset": "toy", "params": n, "vocab_size": args.vocab,
+            "batch": args.batch, "seq": args.seq, "steps": args.steps, "optimizer": "AdamW", "results": rows}
+
+
+def bench_gpu(args) -> dict:
+    dev = torch.device("cuda")
+    gpu = torch.cuda.get_device_name()
+    peak = next((v for k, v in PEAK_BF16.items() if k in gpu), None)
+    rows = []
+    for kernel in ("sdpa", "flex"):
+        torch.manual_seed(0)
+        cfg = Step1Config.from_preset("1b", attention_kernel=kernel)
+        model = Step1ForCausalLM(cfg).to(dev, dtype=torch.bfloat16)
+        tps = train_tokens_per_s(model, args.gpu_batch, args.gpu_seq, args.steps, 3, dev, optimizer=False)
+        mfu = tps * flops_per_token(cfg, args.gpu_seq) / peak if peak else None
+        rows.append({"kernel": kernel, "tokens_per_s": round(tps), "mfu": mfu})
+        print(f"  1b   {kernel:5s} bf16 fwd+bwd {tps:9.0f} tokens/s  MFU {mfu if mfu is None else f'{mfu:.1%}'}")
+        del model
+        torch.cuda.empty_cache()
+    return {"device": "cuda", "gpu": gpu, "peak_bf16_flops": peak, "preset": "1b",
+            "params": count_parameters(Step1Config.from_preset("1b"))["total"],
+            "batch": args.gpu_batch, "seq": args.gpu_seq, "torch": torch.__version__, "results": rows}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 timed steps per setting")
+    ap.add_argument("--vocab", type=int, default=2048, help="toy vocab (text + audio ids)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--gpu-batch", type=int, default=8)
+    ap.add_argument("--gpu-seq", type=int, default=2048)
+    args = ap.parse_args()
+    if args.quick:
+        args.steps = 3
+    RESULTS.mkdir(exist_ok=True)
+    print(f"CPU, {torch.get_num_threads()} threads, toy preset, batch {args.batch} x {args.seq} tokens, AdamW")
+    cpu = bench_cpu(args)
+    (RESULTS / "backbone_cpu_toy.json").write_text(json.dumps(cpu, indent=2))
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name()}, 1b preset, bf16, batch {args.gpu_batch} x {args.gpu_seq}")
+        gpu = bench_gpu(args)
+        name = gpu["gpu"].replace(" ", "_")
+        (RESULTS / f"backbone_gpu_{name}.json").write_text(json.dumps(gpu, indent=2))
+    else:
+        print("No GPU available (torch.cuda.is_available() is False): the 1b fwd+bwd tokens/s, MFU and "
+              "SDPA-vs-flex_attention comparison were not measured.")
+    print(f"results in {RESULTS}/")
+
+
+if __name__ == "__main__":
+    main()
