@@ -1,0 +1,248 @@
+"""The token vocoder: 2:3 interleaved audio tokens -> mel (flow matching) -> waveform.
+
+    >>> flow = load_or_train_vocoder(corpus, tokenizer, VocoderConfig.from_preset("toy"))
+    >>> m2w = load_or_train_mel2wav(corpus, Mel2WavConfig.from_preset("toy"))
+    >>> voc = Vocoder(flow, m2w)
+    >>> wav = voc.decode(codes)                    # codes: (5G,) LLSSS, relative to the audio block
+    >>> for piece in voc.stream(codes): ...        # the same audio, one 360 ms chunk at a time
+
+Input convention: the vocoder reads the interleaved stream as codes *relative to the
+audio block* (linguistic 0..n_l-1, semantic n_l..n_l+n_s-1), like Step-Audio's vocoder
+(ids 0..5119). :func:`interleave_codes` builds it from a tokenizer's two code streams;
+:func:`to_vocoder_codes` converts a backbone's vocab-offset ids. G groups of tokens give
+exactly 12 G mel frames and 12 G x 160 samples (G x 120 ms).
+
+Modules: ``token_encoder`` (codes -> mu), ``unet`` (the velocity estimator), ``flow``
+(OT-CFM loss and Euler + guidance sampler), ``mel2wav`` (Griffin-Lim, iSTFT vocoder).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict
+
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+from tqdm.auto import tqdm
+
+from ..audio import MelConfig
+from ..cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from .flow import FlowVocoder, VocoderConfig, cosine_warp, euler_sample, frame_noise, guided_velocity
+from .mel2wav import (VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav, lr_at,
+                      mel_frames, train_mel2wav)
+from .token_encoder import GROUP_SIZE, check_codes, to_vocoder_codes
+from .unet import UNet1D, UNetConfig
+
+__all__ = ["Vocoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
+           "ISTFTVocoder", "VOCODER_MEL", "interleave_codes", "to_vocoder_codes", "check_codes", "mel_frames",
+           "train_vocoder", "load_or_train_vocoder", "save_vocoder", "load_vocoder", "train_mel2wav",
+           "load_or_train_mel2wav", "euler_sample", "guided_velocity", "cosine_warp", "frame_noise"]
+
+
+def interleave_codes(linguistic, semantic, n_linguistic: int) -> torch.Tensor:
+    """(Nl,), (Ns,) codebook indices -> (5G,) vocoder codes LLSSS, G = min(Nl // 2, Ns // 3).
+
+    Semantic codes are shifted by ``n_linguistic``; the incomplete tail group is dropped.
+    """
+    lin = torch.as_tensor(linguistic, dtype=torch.long).reshape(-1)
+    sem = torch.as_tensor(semantic, dtype=torch.long).reshape(-1)
+    G = min(lin.numel() // 2, sem.numel() // 3)
+    return torch.cat([lin[: 2 * G].view(G, 2), sem[: 3 * G].view(G, 3) + n_linguistic], dim=1).reshape(-1)
+
+
+# ----------------------------------------------------------------------------- inference
+
+class Vocoder:
+    """Tokens -> waveform: a :class:`FlowVocoder` and a mel-to-wave model (either kind).
+
+    ``decode(codes) -> (G * 1920,)`` samples at 16 kHz; ``stream(codes)`` yields the same
+    audio in pieces, one ``chunk_groups`` block of tokens at a time.
+    """
+
+    def __init__(self, flow: FlowVocoder, mel2wav=None):
+        self.flow = flow.eval()
+        self.mel2wav = mel2wav if mel2wav is not None else GriffinLim(flow.cfg.mel)
+        if self.mel2wav.hop_length != flow.cfg.mel.hop_length:
+            raise ValueError("flow model and mel2wav disagree on the mel hop length")
+        self.sample_rate, self.hop = flow.cfg.mel.sample_rate, flow.cfg.mel.hop_length
+        self.fpg = flow.cfg.frames_per_group
+
+    def codes(self, codes) -> torch.Tensor:
+        """Validate (one-line ValueError) and drop an incomplete tail group. -> (5G,)."""
+        return check_codes(codes, self.flow.n_linguistic, self.flow.n_semantic)
+
+    @torch.no_grad()
+    def tokens_to_mel(self, codes, n_steps=None, guidance=None, seed: int = 0, trajectory=None) -> torch.Tensor:
+        """(N,) codes -> (n_mels, 12 G) log-mel."""
+        return self.flow.sample(self.codes(codes), n_steps, guidance, seed=seed, trajectory=trajectory)
+
+    @torch.no_grad()
+    def decode(self, codes, n_steps=None, guidance=None, seed: int = 0) -> torch.Tensor:
+        """(N,) codes -> (12 G * hop,) float32 waveform (empty codes -> empty audio)."""
+        mel = self.tokens_to_mel(codes, n_steps, guidance, seed)
+        return self.mel2wav(mel).float()
+
+    @torch.no_grad()
+    def stream(self, codes, chunk_groups: int = 3, context_groups: int = 3, overlap_frames: int = 4,
+               n_steps=None, guidance=None, seed: int = 0):
+        """Decode chunk by chunk; yields (samples,) pieces whose concatenation is the answer.
+
+        Each chunk of ``chunk_groups`` new groups (3 = one 10:15 block = 360 ms) is decoded
+        with ``context_groups`` groups of earlier tokens in front, on the same absolute-frame
+        noise as an offline decode. The last ``overlap_frames`` of every chunk (made without
+        right context) are held back and cross-faded (raised cosine) with the next chunk's
+        version of the same frames, so chunk seams are smooth. The first piece is ready after
+        one chunk of tokens: that is the time to first audio.
+        """
+        codes = self.codes(codes)
+        G, hop = codes.numel() // GROUP_SIZE, self.hop
+        ov = overlap_frames * hop
+        if overlap_frames > context_groups * self.fpg:
+            raise ValueError("overlap_frames must not exceed the context (context_groups * frames_per_group)")
+        fade = 0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, ov)) if ov else torch.zeros(0)  # 0 -> 1
+        held = None                                                     # (ov,) tail awaiting the cross-fade
+        for g0 in range(0, G, chunk_groups):
+            g1 = min(G, g0 + chunk_groups)
+            c0 = max(0, g0 - context_groups)                           # window = groups [c0, g1)
+            noise = frame_noise(seed, c0, g1 - c0, self.flow.cfg.mel.n_mels, self.fpg)
+            mel = self.flow.sample(codes[c0 * GROUP_SIZE: g1 * GROUP_SIZE], n_steps, guidance, noise=noise)
+            wav = self.mel2wav(mel).float()                            # samples of groups [c0, g1)
+            start = (g0 - c0) * self.fpg * hop                         # first new sample in the window
+            if held is not None:
+                seam = wav[start - ov: start]
+                piece = [held * (1 - fade) + seam * fade]
+            else:
+                piece = []
+            last = g1 == G
+            piece.append(wav[start: wav.numel() if last else wav.numel() - ov])
+            held = None if last else wav[wav.numel() - ov:]
+            yield torch.cat(piece)
+
+
+# ----------------------------------------------------------------------------- training
+
+def tokenizer_identity(tokenizer) -> str:
+    """A short hash that changes when the tokenizer's weights or config change."""
+    h = hashlib.sha1(type(tokenizer).__qualname__.encode())
+    if hasattr(tokenizer, "identity"):
+        h.update(str(tokenizer.identity() if callable(tokenizer.identity) else tokenizer.identity).encode())
+    elif hasattr(tokenizer, "state_dict"):
+        for k, v in sorted(tokenizer.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    else:
+        h.update(repr(getattr(tokenizer, "config", tokenizer)).encode())
+    return h.hexdigest()[:12]
+
+
+def codebook_sizes(tokenizer) -> tuple[int, int]:
+    """(n_linguistic, n_semantic) of a tokenizer (attributes ``n_linguistic``/``n_semantic``)."""
+    try:
+        return int(tokenizer.n_linguistic), int(tokenizer.n_semantic)
+    except AttributeError:
+        raise ValueError("tokenizer must expose n_linguistic and n_semantic (codebook sizes)") from None
+
+
+def prepare_examples(corpus, tokenizer, split: str, max_clips, seed: int, mel: MelConfig, progress=True):
+    """Tokenize and mel every clip: -> list of (codes (5G,) long, log-mel (n_mels, 12G) fp16)."""
+    n_lin, _ = codebook_sizes(tokenizer)
+    fpg = round(0.12 * mel.sample_rate / mel.hop_length)
+    clips = corpus.utterances(split)
+    random.Random(seed).shuffle(clips)
+    clips = clips[:max_clips] if max_clips else clips
+    out = []
+    for _, r in tqdm(clips, desc=f"tokenizing {split}", disable=not progress, leave=False):
+        wav = corpus.load(r, mel.sample_rate)
+        lin, sem = tokenizer.encode(wav, mel.sample_rate)
+        codes = interleave_codes(lin, sem, n_lin)
+        G = codes.numel() // GROUP_SIZE
+        m = mel_frames(wav, mel)[:, : G * fpg]
+        G = min(G, m.shape[1] // fpg)                  # the tail group may lack frames
+        if G:
+            out.append((codes[: G * GROUP_SIZE], m[:, : G * fpg].to(torch.float16)))
+    return out
+
+
+def _batch(examples, rng, cfg: VocoderConfig):
+    """Random crops of up to max_groups groups -> (codes (B, 5G), mel (B, n_mels, 12G), n_groups)."""
+    fpg, picks = cfg.frames_per_group, []
+    for _ in range(cfg.batch_size):
+        codes, mel = examples[rng.randrange(len(examples))]
+        G = codes.numel() // GROUP_SIZE
+        n = min(G, cfg.max_groups)
+        g0 = rng.randrange(0, G - n + 1)
+        picks.append((codes[g0 * GROUP_SIZE:(g0 + n) * GROUP_SIZE], mel[:, g0 * fpg:(g0 + n) * fpg].float(), n))
+    Gm = max(n for *_, n in picks)
+    codes = torch.zeros(len(picks), Gm * GROUP_SIZE, dtype=torch.long)
+    mels = torch.zeros(len(picks), cfg.mel.n_mels, Gm * fpg)
+    for b, (c, m, n) in enumerate(picks):
+        codes[b, : c.numel()], mels[b, :, : m.shape[1]] = c, m
+    return codes, mels, [n for *_, n in picks]
+
+
+def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) -> FlowVocoder:
+    """Train the token -> mel flow model on the train split's clips, tokenized by ``tokenizer``."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    n_lin, n_sem = codebook_sizes(tokenizer)
+    examples = prepare_examples(corpus, tokenizer, "train", cfg.max_clips, cfg.seed, cfg.mel, progress)
+    model = FlowVocoder(cfg, n_lin, n_sem)
+    allmel = torch.cat([m.float() for _, m in examples], dim=1)     # (n_mels, all frames)
+    model.mel_mean.copy_(allmel.mean(dim=1, keepdim=True))
+    model.mel_std.copy_(allmel.std(dim=1, keepdim=True).clamp(min=0.1))
+    del allmel
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    t0, log = time.time(), []
+    bar = tqdm(range(cfg.steps), desc="flow vocoder", disable=not progress)
+    model.train()
+    for step in bar:
+        codes, mels, n_groups = _batch(examples, rng, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss, parts = model.loss(codes, mels, n_groups, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.float().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        log.append(parts)
+        recent = log[-20:]
+        bar.set_postfix(cfm=f"{sum(p['cfm'] for p in recent) / len(recent):.3f}",
+                        prior=f"{sum(p['prior'] for p in recent) / len(recent):.3f}")
+    model.train_info = {"train_seconds": time.time() - t0, "n_params": sum(p.numel() for p in model.parameters()),
+                        "n_examples": len(examples), "log": log}
+    return model.eval()
+
+
+def save_vocoder(model: FlowVocoder, folder) -> None:
+    """model.safetensors then config.json (the completion marker), both atomic."""
+    atomic_write_bytes(folder / "model.safetensors",
+                       safetensors_bytes({k: v.contiguous() for k, v in model.state_dict().items()}))
+    info = {k: v for k, v in getattr(model, "train_info", {}).items() if k != "log"}
+    atomic_write_json(folder / "config.json", {"config": asdict(model.cfg), "n_linguistic": model.n_linguistic,
+                                               "n_semantic": model.n_semantic, "train_info": info})
+
+
+def load_vocoder(folder) -> FlowVocoder:
+    meta = json.loads((folder / "config.json").read_text())
+    c = dict(meta["config"])
+    c["mel"] = MelConfig(**c["mel"])
+    c["unet"] = UNetConfig(**{**c["unet"], "channels": tuple(c["unet"]["channels"])})
+    model = FlowVocoder(VocoderConfig(**c), meta["n_linguistic"], meta["n_semantic"])
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.train_info = meta.get("train_info", {})
+    return model.eval()
+
+
+def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) -> FlowVocoder:
+    """Cached under cache_dir()/vocoder/<hash(cfg, corpus config, tokenizer identity)>."""
+    folder = cache_dir() / "vocoder" / config_hash(cfg, corpus.config, tokenizer_identity(tokenizer))
+    if (folder / "config.json").exists():
+        return load_vocoder(folder)
+    model = train_vocoder(corpus, tokenizer, cfg, progress)
+    save_vocoder(model, folder)
+    return model
