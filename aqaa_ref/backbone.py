@@ -54,8 +54,10 @@ class Step1Config(PreTrainedConfig):
     """Step-1 hyper-parameters, with the field names of the released config.json.
 
     A dataclass (transformers 5 configs are). ``attention_kernel`` picks the attention code:
-    "auto" (flex_attention on CUDA, eager on CPU), "eager", "sdpa" or "flex" (on CPU
-    flex runs unfused and forward only: torch 2.11 has no flex backward on CPU).
+    "auto" (flex_attention on CUDA, eager on CPU), "eager", "sdpa" or "flex". On CPU,
+    "auto" picks eager: SDPA with a float bias trains the toy preset about 2x slower there
+    (benchmarks/bench_backbone.py); flex runs unfused and forward only on CPU (torch 2.11
+    has no flex backward on CPU), which is enough to test it against the others.
     """
     model_type = "step1"
 
@@ -120,6 +122,11 @@ def flops_per_token(cfg: Step1Config, seq_len: int) -> float:
     + 6 L d T for attention scores and weighted sum with causal halving (PaLM appendix B)."""
     n = count_parameters(cfg)
     return 6 * (n["total"] - n["embed_tokens"]) + 6 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+
+
+def estimate_mfu(cfg: Step1Config, tokens_per_s: float, seq_len: int, peak_flops: float) -> float:
+    """Model FLOPs utilisation: achieved training FLOP/s over the accelerator's peak."""
+    return tokens_per_s * flops_per_token(cfg, seq_len) / peak_flops
 
 
 def kv_cache_bytes_per_token(cfg: Step1Config, bytes_per_value: int = 2) -> int:
@@ -197,7 +204,9 @@ class Step1PreTrainedModel(PreTrainedModel):
     _skip_keys_device_placement = ["past_key_values"]
 
     def _init_weights(self, module):
-        """Every Linear and Embedding ~ N(0, initializer_range); RMSNorm weights = 1."""
+        """Every Linear and Embedding ~ N(0, initializer_range); RMSNorm weights = 1.
+        (transformers' default rule does exactly this, and skips weights loaded from a
+        checkpoint, so we defer to it.)"""
         super()._init_weights(module)
 
 

@@ -1,9 +1,9 @@
 """Constrained decoding: only let the model emit what the answer format allows next.
 
 ``FormatSchedule`` is the format as a state machine over token *kinds*: text, linguistic
-(L), semantic (S), <audio_start>, <audio_end>, <|EOT|>. It accepts exactly the sequences
-``aqaa_ref.interleave`` builds (single answers and the marker_removal / marker_preserving
-concatenations; pre_interleaved ones too when each segment ends in its final span), and
+(L), semantic (S), <audio_start>, <audio_end>, <|EOT|>. It accepts every sequence
+``aqaa_ref.interleave`` builds (single answers and all three multi-segment
+concatenations: the property tests check this) and a few more (see "short span"), and
 at every step it lists the kinds that keep the sequence well formed:
 
     text phase   text while fewer than X in this round; <audio_start> any time (a chunk

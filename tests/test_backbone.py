@@ -10,7 +10,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache
 from aqaa_ref.attention import (alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi,
                                 sdpa_attention)
 from aqaa_ref.backbone import (STEP1_PRESETS, Step1Config, Step1ForCausalLM, Step1RMSNorm,
-                               count_parameters, kv_cache_bytes_per_token, write_released_layout)
+                               count_parameters, estimate_mfu, flops_per_token, kv_cache_bytes_per_token,
+                               write_released_layout)
 from aqaa_ref.vocab import AudioVocab
 from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
 
@@ -259,6 +260,15 @@ def test_step_audio_130b_on_meta_device():
     assert abs(count_parameters(cfg)["per_layer"] - 1.478e9) / 1.478e9 < 1e-3
     assert round(n * 2 / 1e9) == 264                      # GB in bf16 (facts §3)
     assert kv_cache_bytes_per_token(cfg) == 2 * 88 * 8 * 128 * 2
+
+
+def test_flops_and_mfu():
+    cfg = Step1Config.from_preset("1b")
+    n = count_parameters(cfg)
+    want = 6 * (n["total"] - n["embed_tokens"]) + 6 * 16 * 2048 * 4096
+    assert flops_per_token(cfg, 4096) == want
+    # 1e5 tokens/s on a 989 TFLOP/s GPU
+    assert estimate_mfu(cfg, 1e5, 4096, 989e12) == pytest.approx(1e5 * want / 989e12)
 
 
 def test_published_tts_3b_shape():
