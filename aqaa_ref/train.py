@@ -86,7 +86,7 @@ def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
     """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
 
     Every list-valued key is padded (ids with ``pad_id``, keys containing "labels" with
-    IGNORE); scalar keys are stacked. Returns tensors: input_ids (B, T), attention_mask
+    IGNORE); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns tensors: input_ids (B, T), attention_mask
     (B, T), labels (B, T), ...
     """
     out = {}
@@ -99,7 +99,7 @@ def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
             mask_key = k.replace("input_ids", "attention_mask")
             out[mask_key] = torch.tensor([[1] * len(e[k]) + [0] * (T - len(e[k])) for e in examples], dtype=torch.long)
     for k, v in examples[0].items():
-        if k not in list_keys:
+        if k not in list_keys and not isinstance(v, str):  # strings are metadata, not model input
             out[k] = torch.tensor([e[k] for e in examples])
     return out
 
@@ -167,16 +167,26 @@ def param_groups(model, cfg: TrainConfig) -> list[dict]:
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
     sd = opt.state_dict()
-    tensors = {f"state.{i}.{k}": v.detach().cpu().contiguous() for i, st in sd["state"].items()
+    tensors = {f"state.{i}.{k}": _local(v).detach().cpu().contiguous() for i, st in sd["state"].items()
                for k, v in st.items() if torch.is_tensor(v)}
     groups = [{k: v for k, v in g.items() if k != "params"} | {"params": list(g["params"])} for g in sd["param_groups"]]
     return tensors, {"param_groups": groups}
 
 
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor (FSDP2 parameters and their AdamW moments); else ``t``."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
 def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    params = [p for g in opt.param_groups for p in g["params"]]
     state: dict = {}
     for key, v in tensors.items():
         _, i, k = key.split(".", 2)
+        p = params[int(i)]
+        if hasattr(p, "device_mesh") and v.ndim:  # FSDP2: the saved local shard becomes a DTensor again
+            from torch.distributed.tensor import DTensor
+            v = DTensor.from_local(v.to(p.device), p.device_mesh, p.placements, shape=p.shape, stride=p.stride())
         state.setdefault(int(i), {})[k] = v
     groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else g for g in meta["param_groups"]]
     opt.load_state_dict({"state": state, "param_groups": groups})
@@ -254,9 +264,10 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
         raise ValueError(f"micro-batch {cfg.batch_size // cfg.grad_accum} is not divisible by {world} processes")
     torch.manual_seed(cfg.seed)
 
-    model = acc.prepare_model(model)
+    # model and optimizer are prepared together: FSDP2 and DeepSpeed shard the model and then
+    # re-point the optimizer at the sharded parameters (accelerate refuses them one by one)
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=cfg.betas)
-    opt = acc.prepare_optimizer(opt)
+    model, opt = acc.prepare(model, opt)
 
     start, metrics = 0, []
     ckpt = latest_checkpoint(out_dir)
@@ -312,11 +323,10 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
 
 
 def _load_sharded(acc, model, state: dict) -> None:
-    """Load a full state dict into a model wrapped by FSDP (each rank keeps its shard)."""
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, StateDictType, FullStateDictConfig
+    """Load a full state dict into a wrapped model (FSDP1, FSDP2 or DDP; each rank keeps its shard)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False)):
-        model.load_state_dict(state)
+    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
 
 
 def load_weights(model: torch.nn.Module, checkpoint_dir) -> torch.nn.Module:
