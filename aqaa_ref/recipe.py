@@ -1,0 +1,223 @@
+"""The whole post-training path, one command: pre-train -> SFT-1 -> SFT-2 -> masked DPO -> merge.
+
+    python -m aqaa_ref train --preset toy        # or: run_recipe(Recipe.from_preset("toy"))
+
+Each stage's result is cached under ``cache_dir()/runs/<recipe>/<stage>-<key>``, where the
+key hashes the stage's own config *and its parents' keys*: change SFT-2's settings and only
+SFT-2 and the merge re-run; change pre-training and everything after it re-runs. A stage
+that was killed resumes from its last checkpoint (``aqaa_ref.train``).
+
+    pretrain ──> sft1 ──> sft2 ──┐
+                   └────> dpo ───┴──> merge (5 : 5 : 1 over sft1, sft2, dpo)
+
+"High quality" for SFT-2, honestly defined for synthetic data: every answer is correct
+by construction, so quality here means the *audio tokens faithfully carry the answer*:
+an item qualifies when each answer segment, encoded by the tokenizer and read back by its
+linguistic CTC head, matches eSpeak's phonemes within ``sft2_max_per``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .backbone import Step1Config, Step1ForCausalLM
+from .cache import atomic_write_json, cache_dir, config_hash
+from .data import CorpusConfig, build_corpus
+from .data.phonemes import phoneme_tokens
+from .data.styles import assistant
+from .dpo import make_dpo_loss_fn, pair_count, reference_logps
+from .interleave import get_format
+from .merge import merge_state_dicts
+from .sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pairs, pretrain_examples,
+                        sft_examples, tokenize_corpus)
+from .text_tokenizer import load_text_tokenizer, train_text_tokenizer
+from .tokenizer import DualConfig, load_or_train_dual
+from .tokenizer.ctc import edit_distance
+from .train import TrainConfig, latest_checkpoint, load_weights, train
+from .vocab import AudioVocab
+
+STAGES = ("pretrain", "sft1", "sft2", "dpo", "merge")
+PARENTS = {"pretrain": (), "sft1": ("pretrain",), "sft2": ("sft1",), "dpo": ("sft1",), "merge": ("sft1", "sft2", "dpo")}
+
+
+@dataclass
+class Recipe:
+    """Everything that determines the trained toy models. Presets: ``tiny`` (tests), ``toy``."""
+
+    name: str = "toy"
+    corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig.from_preset("toy"))
+    tokenizer: str = "toy"                    # DualConfig preset
+    text_vocab_size: int = 512
+    backbone: dict = field(default_factory=lambda: dict(preset="toy"))
+    format: str = "ratio_10_15"
+    concat_mode: str = "marker_preserving"
+    pretrain_mix: dict = field(default_factory=lambda: dict(continuation=0.5, asr=1.0, tts=0.5, interleaved=1.0))
+    pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=300, batch_size=32, lr=2e-3, warmup_steps=20, new_token_lr_mult=5.0, mixed_precision="bf16",
+        checkpoint_every=100))
+    sft1: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=600, batch_size=32, lr=1.5e-3, warmup_steps=20, mixed_precision="bf16", checkpoint_every=100))
+    aqta_fraction: float = 0.2               # share of items also given as text-answer (AQTA) examples
+    sft2: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=100, batch_size=32, lr=5e-4, warmup_steps=5, mixed_precision="bf16", checkpoint_every=50))
+    sft2_max_per: float = 0.25
+    dpo: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=60, batch_size=16, lr=2e-4, warmup_steps=5, mixed_precision="bf16", checkpoint_every=30))
+    dpo_beta: float = 0.1
+    dpo_masked: bool = True
+    dpo_evasion_fraction: float = 0.3
+    merge_weights: tuple = (5.0, 5.0, 1.0)
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "Recipe":
+        if name == "toy":
+            return cls(**overrides)
+        if name == "tiny":
+            t = lambda steps, bs=8: TrainConfig(steps=steps, batch_size=bs, lr=3e-3, warmup_steps=2,  # noqa: E731
+                                                checkpoint_every=0, progress=False)
+            base = dict(name="tiny", corpus=CorpusConfig.from_preset("tiny", workers=1), tokenizer="tiny",
+                        text_vocab_size=300,
+                        backbone=dict(preset="toy", hidden_size=32, intermediate_size=64, num_attention_heads=4,
+                                      num_attention_groups=2, num_hidden_layers=2),
+                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4),
+                        sft2_max_per=float("inf"))  # a seconds-long tokenizer cannot transcribe: keep all
+            return cls(**{**base, **overrides})
+        raise ValueError(f"unknown recipe preset {name!r}; known: tiny, toy")
+
+    def stage_config(self, stage: str) -> dict:
+        """The settings that determine one stage's own result (its parents' keys are added)."""
+        common = dict(corpus=self.corpus, tokenizer=self.tokenizer, text_vocab_size=self.text_vocab_size,
+                      format=self.format, concat_mode=self.concat_mode, seed=self.seed)
+        own = {"pretrain": dict(backbone=self.backbone, mix=self.pretrain_mix, train=self.pretrain),
+               "sft1": dict(train=self.sft1, aqta_fraction=self.aqta_fraction),
+               "sft2": dict(train=self.sft2, max_per=self.sft2_max_per),
+               "dpo": dict(train=self.dpo, beta=self.dpo_beta, masked=self.dpo_masked,
+                           evasion_fraction=self.dpo_evasion_fraction),
+               "merge": dict(weights=list(self.merge_weights))}[stage]
+        return {**common, **own}
+
+    def stage_key(self, stage: str) -> str:
+        parents = [self.stage_key(p) for p in PARENTS[stage]]
+        return config_hash(self.stage_config(stage), parents)
+
+    def stage_dir(self, stage: str) -> Path:
+        return cache_dir() / "runs" / self.name / f"{stage}-{self.stage_key(stage)}"
+
+
+class Assets:
+    """What every stage shares: corpus, tokenizers, audio codes, the sequence builder."""
+
+    def __init__(self, recipe: Recipe, progress: bool = True):
+        self.recipe = recipe
+        self.corpus = build_corpus(recipe.corpus, progress=progress)
+        self.dual = load_or_train_dual(self.corpus, DualConfig.preset(recipe.tokenizer,
+                                                                      text_vocab_size=recipe.text_vocab_size),
+                                       progress=progress)
+        self.vocab: AudioVocab = self.dual.vocab
+        self.table = tokenize_corpus(self.corpus, self.dual, progress=progress)
+        self.tok = self._text_tokenizer()
+        self.builder = SequenceBuilder(self.tok, self.table, get_format(recipe.format), recipe.concat_mode)
+
+    def _text_tokenizer(self):
+        path = cache_dir() / "text_tokenizer" / config_hash(self.recipe.corpus, self.vocab.to_dict())
+        if (path / "tokenizer.json").exists():
+            return load_text_tokenizer(path)
+        texts = [s.text for it in self.corpus.items for s in (it.question, *it.answer)]
+        texts += [it.instruction for it in self.corpus.items if it.instruction]
+        texts += list(SYSTEM_PROMPTS.values()) + list(EVASIONS.values())
+        tok = train_text_tokenizer(texts, self.vocab)
+        tok.save_pretrained(str(path))
+        return tok
+
+    def new_model(self) -> Step1ForCausalLM:
+        b = dict(self.recipe.backbone)
+        cfg = Step1Config.from_preset(b.pop("preset"), vocab_size=self.vocab.size, **b)
+        torch.manual_seed(self.recipe.seed)
+        return Step1ForCausalLM(cfg)
+
+    def load_stage(self, stage: str) -> Step1ForCausalLM:
+        d = self.recipe.stage_dir(stage)
+        if stage == "merge":
+            m = self.new_model()
+            m.load_state_dict(_load_safetensors(d / "model.safetensors"))
+            return m.eval()
+        return load_weights(self.new_model(), d).eval()
+
+    def evasion_audio(self) -> dict:
+        """(language, style) -> LLSSS ids of the evasive answer spoken in that style."""
+        out = {}
+        train = self.corpus.split("train")
+        for lang, style in sorted({(it.language, it.style) for it in train if not it.is_multi_segment}):
+            wav, sr, _ = assistant(EVASIONS[lang], lang, style).synthesize()
+            lc, sc = self.dual.encode(torch.from_numpy(wav), sr)
+            out[(lang, style)] = self.table.__class__({"e": (lc.tolist(), sc.tolist())}, self.vocab).ids("e")
+        return out
+
+    def high_quality(self, items) -> list:
+        """Items whose every answer segment survives tokenization (CTC PER <= sft2_max_per)."""
+        per: dict = {}
+        lt = self.dual.linguistic
+        for r in {r.path: r for it in items for r in it.answer_audio}.values():
+            ref = phoneme_tokens(r.phonemes)
+            hyp = lt.transcribe(self.dual.prepare(self.corpus.load(r)))
+            per[r.path] = edit_distance(hyp, ref) / max(1, len(ref))
+        return [it for it in items if all(per[r.path] <= self.recipe.sft2_max_per for r in it.answer_audio)]
+
+
+def _load_safetensors(path):
+    from safetensors.torch import load_file
+    return load_file(str(path))
+
+
+def run_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
+    """Run one stage (its parents must be done). Returns its summary (also saved as done.json)."""
+    r, d = assets.recipe, assets.recipe.stage_dir(stage)
+    done = d / "done.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    t0 = time.perf_counter()
+    train_items = assets.corpus.split("train")
+    info: dict = {"stage": stage, "key": r.stage_key(stage)}
+    if stage == "merge":
+        sds = [_load_safetensors(latest_checkpoint(r.stage_dir(p)) / "model.safetensors") for p in PARENTS["merge"]]
+        from safetensors.torch import save_file
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(merge_state_dicts(sds, r.merge_weights), str(d / "model.safetensors"))
+        info["weights"] = list(r.merge_weights)
+    else:
+        if stage == "pretrain":
+            model = assets.new_model()
+            examples = pretrain_examples(assets.builder, assets.corpus, r.pretrain_mix, r.seed)
+            res = train(model, examples, r.pretrain, d, desc="pre-train")
+        elif stage in ("sft1", "sft2"):
+            model = assets.load_stage(PARENTS[stage][0])
+            items = train_items if stage == "sft1" else assets.high_quality(train_items)
+            if not items:
+                raise ValueError(f"SFT-2 has no items: none passes sft2_max_per={r.sft2_max_per}")
+            info["items"] = len(items)
+            examples = sft_examples(assets.builder, items, r.aqta_fraction if stage == "sft1" else 0.0, r.seed)
+            res = train(model, examples, getattr(r, stage), d, desc=stage.upper())
+        else:  # dpo from SFT-1, frozen reference = SFT-1 (its log-probs precomputed once)
+            model = assets.load_stage("sft1")
+            pairs = preference_pairs(assets.builder, train_items, assets.evasion_audio(), r.seed, r.dpo_evasion_fraction)
+            pairs = reference_logps(model, pairs, assets.vocab, masked=r.dpo_masked)
+            info["pairs"] = len(pairs)
+            res = train(model, pairs, r.dpo, d, loss_fn=make_dpo_loss_fn(assets.vocab, r.dpo_beta, r.dpo_masked),
+                        token_count=pair_count, desc="DPO")
+        info["examples"] = len(examples if stage != "dpo" else pairs)
+        info["final_loss"] = res.final_loss
+        info["losses"] = [m["loss"] for m in res.metrics]
+    info["seconds"] = time.perf_counter() - t0
+    atomic_write_json(done, info)
+    return info
+
+
+def run_recipe(recipe: Recipe, stages=STAGES, progress: bool = True, assets: Assets | None = None) -> dict:
+    """Run the stages in order (cached ones are loaded). Returns {stage: summary}."""
+    assets = assets or Assets(recipe, progress)
+    return {s: run_stage(s, assets, progress) for s in stages}

@@ -1,0 +1,74 @@
+"""aqaa_ref.recipe: the stage chain runs end to end on the tiny preset and caches by config."""
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from aqaa_ref.recipe import STAGES, Assets, Recipe, run_recipe
+from aqaa_ref.train import TrainConfig
+
+
+def test_changing_one_stage_changes_only_what_depends_on_it():
+    base = Recipe.from_preset("tiny")
+    keys = {s: base.stage_key(s) for s in STAGES}
+    sft2 = replace(base, sft2=replace(base.sft2, lr=1e-4))
+    assert {s for s in STAGES if sft2.stage_key(s) != keys[s]} == {"sft2", "merge"}
+    dpo = replace(base, dpo_beta=0.5)
+    assert {s for s in STAGES if dpo.stage_key(s) != keys[s]} == {"dpo", "merge"}
+    pre = replace(base, pretrain=replace(base.pretrain, steps=5))
+    assert {s for s in STAGES if pre.stage_key(s) != keys[s]} == set(STAGES)
+    merge = replace(base, merge_weights=(1.0, 1.0, 1.0))
+    assert {s for s in STAGES if merge.stage_key(s) != keys[s]} == {"merge"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AQAA_CACHE", str(tmp_path_factory.mktemp("cache")))
+    recipe = Recipe.from_preset("tiny")
+    assets = Assets(recipe, progress=False)
+    out = run_recipe(recipe, progress=False, assets=assets)
+    yield recipe, assets, out
+    mp.undo()
+
+
+def test_every_stage_runs_and_records_its_result(tiny_run):
+    recipe, assets, out = tiny_run
+    assert list(out) == list(STAGES)
+    for s in ("pretrain", "sft1", "sft2", "dpo"):
+        assert out[s]["examples"] > 0 and len(out[s]["losses"]) == getattr(recipe, s).steps
+        assert (recipe.stage_dir(s) / "done.json").exists()
+    assert out["sft2"]["items"] <= out["sft1"]["items"]
+    assert out["dpo"]["pairs"] > 0
+
+
+def test_rerun_is_served_from_the_cache(tiny_run):
+    recipe, assets, out = tiny_run
+    stamps = {s: (recipe.stage_dir(s) / "done.json").stat().st_mtime_ns for s in STAGES}
+    again = run_recipe(recipe, progress=False, assets=assets)
+    assert again == json.loads(json.dumps(out))
+    assert stamps == {s: (recipe.stage_dir(s) / "done.json").stat().st_mtime_ns for s in STAGES}
+
+
+def test_only_the_changed_stage_reruns(tiny_run):
+    recipe, assets, out = tiny_run
+    changed = replace(recipe, sft2=replace(recipe.sft2, lr=1e-3))
+    assets.recipe = changed
+    try:
+        res = run_recipe(changed, progress=False, assets=assets)
+    finally:
+        assets.recipe = recipe
+    for s in ("pretrain", "sft1", "dpo"):
+        assert res[s] == out[s]                                   # reused
+    assert changed.stage_dir("sft2") != recipe.stage_dir("sft2")  # a new result for the changed stage
+    assert (changed.stage_dir("merge") / "model.safetensors").exists()
+
+
+def test_merge_is_the_weighted_average_of_its_parents(tiny_run):
+    recipe, assets, _ = tiny_run
+    m = assets.load_stage("merge").state_dict()
+    parts = [assets.load_stage(s).state_dict() for s in ("sft1", "sft2", "dpo")]
+    k = "model.layers.0.mlp.up_proj.weight"
+    w = recipe.merge_weights
+    assert torch.allclose(m[k], sum(wi * p[k] for wi, p in zip(w, parts)) / sum(w), atol=1e-6)
