@@ -72,3 +72,21 @@ def test_merge_is_the_weighted_average_of_its_parents(tiny_run):
     k = "model.layers.0.mlp.up_proj.weight"
     w = recipe.merge_weights
     assert torch.allclose(m[k], sum(wi * p[k] for wi, p in zip(w, parts)) / sum(w), atol=1e-6)
+
+
+def test_constrained_answers_from_a_trained_stage_are_well_formed(tiny_run):
+    from aqaa_ref.generate import answer_items, score_answers, summarize
+
+    recipe, assets, _ = tiny_run
+    items = assets.corpus.split("test")[:6]
+    model = assets.load_stage("merge")
+    answers = answer_items(model, assets.builder, items, batch_size=3)
+    scores = score_answers(assets.builder, items, answers)
+    from aqaa_ref.constrained import check_well_formed
+    for a in answers:  # a barely trained model may run out of tokens: still a prefix of a valid answer
+        assert check_well_formed(a, assets.builder.fmt, assets.vocab, assets.builder.special, require_end=False) == []
+        assert len(a) <= 256
+    s = summarize(scores)
+    assert s["n"] == 6 and 0.0 <= s["audio_token_accuracy"] <= 1.0
+    text_only = answer_items(model, assets.builder, items[:2], output="text")
+    assert all(not assets.vocab.is_audio(t) for a in text_only for t in a)
