@@ -1,6 +1,8 @@
 """Command line: ``python -m aqaa_ref <command>``.
 
     demo                 build the toy corpus (cached) and show what it made
+    train                run the toy post-training path (pre-train, SFT-1, SFT-2, DPO, merge)
+                         and score held-out questions after each stage:  --preset tiny|toy
     data build           build a corpus:  --preset tiny|toy|large  [--seed N]
     data samples         regenerate data_samples/ (the shipped example questions)
 
@@ -63,12 +65,39 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from .recipe import Assets, Recipe, evaluate_stages, run_recipe
+
+    recipe = Recipe.from_preset(args.preset)
+    t0 = time.perf_counter()
+    assets = Assets(recipe)
+    print(f"corpus, tokenizers and audio codes ready in {time.perf_counter() - t0:.1f} s")
+    res = run_recipe(recipe, assets=assets)
+    print(f"\n{'stage':<9} {'examples':>8} {'final loss':>10} {'seconds':>8}")
+    for stage, info in res.items():
+        print(f"{stage:<9} {info.get('examples', '-'):>8} {info.get('final_loss', float('nan')):>10.3f} {info['seconds']:>8.1f}")
+    if args.eval:
+        scores = evaluate_stages(assets, limit=args.limit)
+        print(f"\nheld-out test questions ({args.limit or 'all'}): text accuracy / audio-token accuracy")
+        conds = [c for c in next(iter(scores.values())) if c != "all"]
+        print(f"{'stage':<9} {'all':>13} " + " ".join(f"{c:>15}" for c in conds))
+        for stage, r in scores.items():
+            cell = lambda d: f"{d['text_accuracy']:.2f}/{d['audio_token_accuracy']:.2f}"  # noqa: E731
+            print(f"{stage:<9} {cell(r['all']):>13} " + " ".join(f"{cell(r[c]):>15}" for c in conds))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aqaa_ref", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build the toy corpus and show it")
     demo.add_argument("--preset", default="toy")
     demo.set_defaults(func=_cmd_demo)
+    tr = sub.add_parser("train", help="run the post-training path and score each stage")
+    tr.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+    tr.add_argument("--no-eval", dest="eval", action="store_false")
+    tr.add_argument("--limit", type=int, default=None, help="score only the first N test questions")
+    tr.set_defaults(func=_cmd_train)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="build (or reuse) a corpus")
     b.add_argument("--preset", default="toy", choices=["tiny", "toy", "large"])

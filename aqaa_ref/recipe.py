@@ -221,3 +221,21 @@ def run_recipe(recipe: Recipe, stages=STAGES, progress: bool = True, assets: Ass
     """Run the stages in order (cached ones are loaded). Returns {stage: summary}."""
     assets = assets or Assets(recipe, progress)
     return {s: run_stage(s, assets, progress) for s in stages}
+
+
+def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), split: str = "test",
+                    limit: int | None = None, batch_size: int = 32) -> dict:
+    """Held-out scores per stage: text accuracy, audio-token accuracy, well-formedness, by condition."""
+    from .generate import answer_items, score_answers, summarize
+
+    items = assets.corpus.split(split)[:limit]
+    out = {}
+    for stage in stages:
+        model = assets.load_stage(stage)
+        scores = score_answers(assets.builder, items, answer_items(model, assets.builder, items, batch_size=batch_size))
+        res = {"all": summarize(scores)}
+        for cond in sorted({it.condition for it in items}):
+            res[cond] = summarize([s for s, it in zip(scores, items) if it.condition == cond])
+        out[stage] = res
+    return out
+
