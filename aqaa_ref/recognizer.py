@@ -75,8 +75,8 @@ class RecognizerConfig:
 
     name: str = "toy"
     mel: MelConfig = field(default_factory=MelConfig)   # 16 kHz, 80 bins, 25 ms window, 10 ms hop
-    dim: int = 192
-    n_layers: int = 4
+    dim: int = 160
+    n_layers: int = 3
     n_heads: int = 4
     pos_kernel: int = 15         # depthwise conv positional encoding (frames at 20 ms)
     dropout: float = 0.1
@@ -87,8 +87,8 @@ class RecognizerConfig:
     time_mask_width: int = 10
     # training
     seed: int = 0
-    steps: int = 700
-    batch_frames: int = 12_000   # mel frames per batch (120 s of audio)
+    steps: int = 500
+    batch_frames: int = 8_000    # mel frames per batch (80 s of audio)
     lr: float = 2e-3
     warmup: int = 60
     max_clips: int | None = None

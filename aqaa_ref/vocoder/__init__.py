@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from tqdm.auto import tqdm
 
-from ..audio import MelConfig
+from ..audio import MelConfig, peak_normalize
 from ..cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from .flow import FlowVocoder, VocoderConfig, cosine_warp, euler_sample, frame_noise, guided_velocity
 from .mel2wav import (VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav, lr_at,
@@ -127,36 +127,46 @@ class Vocoder:
 def tokenizer_identity(tokenizer) -> str:
     """A short hash that changes when the tokenizer's weights or config change."""
     h = hashlib.sha1(type(tokenizer).__qualname__.encode())
-    if hasattr(tokenizer, "identity"):
-        h.update(str(tokenizer.identity() if callable(tokenizer.identity) else tokenizer.identity).encode())
-    elif hasattr(tokenizer, "state_dict"):
-        for k, v in sorted(tokenizer.state_dict().items()):
+    # the DualTokenizer holds two modules; a plain module or any object with state_dict() also works
+    parts = [getattr(tokenizer, n) for n in ("linguistic", "semantic") if hasattr(getattr(tokenizer, n, None), "state_dict")]
+    parts = parts or ([tokenizer] if hasattr(tokenizer, "state_dict") else [])
+    for part in parts:
+        for k, v in sorted(part.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    else:
+    if not parts:
         h.update(repr(getattr(tokenizer, "config", tokenizer)).encode())
     return h.hexdigest()[:12]
 
 
 def codebook_sizes(tokenizer) -> tuple[int, int]:
-    """(n_linguistic, n_semantic) of a tokenizer (attributes ``n_linguistic``/``n_semantic``)."""
+    """(n_linguistic, n_semantic) of a tokenizer: its ``vocab`` (an AudioVocab) or attributes of those names."""
+    src = getattr(tokenizer, "vocab", tokenizer)
     try:
-        return int(tokenizer.n_linguistic), int(tokenizer.n_semantic)
+        return int(src.n_linguistic), int(src.n_semantic)
     except AttributeError:
         raise ValueError("tokenizer must expose n_linguistic and n_semantic (codebook sizes)") from None
 
 
 def prepare_examples(corpus, tokenizer, split: str, max_clips, seed: int, mel: MelConfig, progress=True):
-    """Tokenize and mel every clip: -> list of (codes (5G,) long, log-mel (n_mels, 12G) fp16)."""
+    """Tokenize and mel every clip: -> list of (codes (5G,) long, log-mel (n_mels, 12G) fp16).
+
+    The mel targets are of peak-normalised audio (Step-Audio's pre-processing, which the
+    tokenizer applies too): tokens carry no loudness, so the vocoder speaks at peak level.
+    """
     n_lin, _ = codebook_sizes(tokenizer)
     fpg = round(0.12 * mel.sample_rate / mel.hop_length)
     clips = corpus.utterances(split)
     random.Random(seed).shuffle(clips)
     clips = clips[:max_clips] if max_clips else clips
+    wavs = [peak_normalize(corpus.load(r, mel.sample_rate)) for _, r in
+            tqdm(clips, desc=f"loading {split}", disable=not progress, leave=False)]
+    if hasattr(tokenizer, "encode_batch"):
+        tokens = tokenizer.encode_batch(wavs, mel.sample_rate, progress=progress)
+    else:
+        tokens = [tokenizer.encode(w, mel.sample_rate) for w in wavs]
     out = []
-    for _, r in tqdm(clips, desc=f"tokenizing {split}", disable=not progress, leave=False):
-        wav = corpus.load(r, mel.sample_rate)
-        lin, sem = tokenizer.encode(wav, mel.sample_rate)
+    for wav, (lin, sem) in zip(wavs, tokens):
         codes = interleave_codes(lin, sem, n_lin)
         G = codes.numel() // GROUP_SIZE
         m = mel_frames(wav, mel)[:, : G * fpg]

@@ -10,8 +10,13 @@ turns it into samples. Two ways, behind one call signature ``m2w(log_mel) -> wav
   the log-magnitude and the phase of a short-time Fourier transform, and one inverse
   STFT makes the samples (the Vocos recipe). Everything runs at 100 frames/s instead of
   16,000 samples/s, which is why it trains in minutes on a CPU where a HiFi-GAN, whose
-  layers upsample to the sample rate, would not. Trained here without a discriminator:
-  multi-resolution STFT losses plus a log-mel L1 (a choice made for the CPU budget).
+  layers upsample to the sample rate, would not. Trained here without a discriminator
+  (a choice made for the CPU budget): multi-resolution STFT losses and a log-mel L1 on the
+  output wave, plus an L1 on the predicted log-magnitude. In a few minutes of CPU the
+  magnitude is learned well but the free per-frame phase is not (it buzzes at the frame
+  rate), so by default ``gl_iters`` Griffin-Lim iterations refine the predicted phase
+  while keeping the predicted magnitude: the net replaces Griffin-Lim's least-squares
+  mel inversion and its zero-phase start. ``gl_iters=0`` is the pure Vocos-style output.
 
 Mel settings (:data:`VOCODER_MEL`, a choice; the paper's vocoder uses 80 bins, n_fft 1024,
 hop 256 at 22,050 Hz, fmax 8000): 80 bins, n_fft 1024, hop 160 at 16 kHz, fmax 8000. Hop
@@ -27,16 +32,16 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..audio import MelConfig, log_mel
+from ..audio import MelConfig, log_mel, peak_normalize
 from ..cache import atomic_write_json, cache_dir, config_hash
 
 #: The vocoder's log-mel: 16 kHz, 80 bins, n_fft 1024, hop 160 (10 ms), fmax 8 kHz.
@@ -103,6 +108,8 @@ class Mel2WavConfig:
     max_clips: int = 3000     # training clips used (None: all)
     stft_resolutions: tuple = ((256, 64), (512, 128), (1024, 256))  # (n_fft, hop) of the STFT losses
     mel_loss_weight: float = 1.0
+    gl_iters: int = 16        # inference: Griffin-Lim iterations refining the predicted phase
+    gl_momentum: float = 0.99
     bf16: bool = True
 
     @classmethod
@@ -144,6 +151,7 @@ class ISTFTVocoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.hop_length, self.sample_rate = cfg.mel.hop_length, cfg.mel.sample_rate
+        self.gl_iters = cfg.gl_iters   # phase refinement at inference (0: the predicted phase as is)
         self.embed = nn.Conv1d(cfg.mel.n_mels, cfg.dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
         self.norm_in = nn.LayerNorm(cfg.dim)
         self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.kernel_size) for _ in range(cfg.n_layers))
@@ -152,23 +160,44 @@ class ISTFTVocoder(nn.Module):
         self.head = nn.Linear(cfg.dim, 2 * self.n_bins)  # log-magnitude and phase per bin
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
 
-    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        if logmel.dim() == 2:
-            return self.forward(logmel[None])[0]
-        B, _, frames = logmel.shape
-        if frames == 0:
-            return logmel.new_zeros(B, 0)
+    def predict_spec(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, n_mels, F) log-mel -> log|S| and phase, each (B, n_fft/2+1, F), float32."""
         x = self.embed(logmel)                                        # (B, C, F)
         x = self.norm_in(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         h = self.head(self.norm_out(x.transpose(1, 2))).float()     # (B, F, 2 * bins)
         log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)          # (B, bins, F) each
-        # |S| = exp(log|S|) (capped, as in Vocos); S = |S| (cos p + i sin p)
-        spec = torch.polar(log_mag.clamp(max=6.0).exp(), phase)     # (B, bins, F) complex
-        spec = torch.cat([spec, spec[..., -1:]], dim=-1)             # +1 frame: centred iSTFT -> F * hop
-        return torch.istft(spec, self.cfg.n_fft, self.hop_length, self.cfg.n_fft, self.window,
-                           center=True, length=frames * self.hop_length)
+        return log_mag.clamp(max=6.0), phase                        # |S| capped at e^6, as in Vocos
+
+    def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor, gl_iters: int = 0) -> torch.Tensor:
+        """S = |S| (cos p + i sin p) -> inverse STFT. (B, bins, F) -> (B, F * hop).
+
+        ``gl_iters`` > 0 refines the predicted phase by that many (fast) Griffin-Lim
+        iterations that keep the predicted magnitude: started from the net's phase instead
+        of from zero, a few iterations make the frames consistent with each other.
+        """
+        frames = log_mag.shape[-1]
+        pad = lambda x: torch.cat([x, x[..., -1:]], dim=-1)          # +1 frame: centred iSTFT -> F * hop
+        mag, angles = pad(log_mag.exp()), pad(torch.polar(torch.ones_like(phase), phase))
+        istft = lambda spec: torch.istft(spec, self.cfg.n_fft, self.hop_length, self.cfg.n_fft, self.window,
+                                         center=True, length=frames * self.hop_length)
+        previous, alpha = 0.0, self.cfg.gl_momentum / (1 + self.cfg.gl_momentum)
+        for _ in range(gl_iters):
+            # project onto consistent spectrograms, keep only the phase, with momentum (fast GL)
+            rebuilt = torch.stft(istft(mag * angles), self.cfg.n_fft, self.hop_length, self.cfg.n_fft, self.window,
+                                 center=True, return_complex=True)
+            angles = rebuilt - alpha * previous
+            angles = angles / angles.abs().clamp(min=1e-8)
+            previous = rebuilt
+        return istft(mag * angles)
+
+    def forward(self, logmel: torch.Tensor) -> torch.Tensor:
+        if logmel.dim() == 2:
+            return self.forward(logmel[None])[0]
+        if logmel.shape[-1] == 0:
+            return logmel.new_zeros(logmel.shape[0], 0)
+        return self.synthesize(*self.predict_spec(logmel), gl_iters=self.gl_iters)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -185,10 +214,22 @@ def stft_loss(y_hat: torch.Tensor, y: torch.Tensor, resolutions) -> torch.Tensor
     return loss / len(resolutions)
 
 
-def vocoder_loss(y_hat, y, cfg: Mel2WavConfig) -> torch.Tensor:
-    """STFT losses + weighted log-mel L1 between generated y_hat and reference y, (B, T)."""
-    mel_l1 = (mel_frames(y_hat, cfg.mel) - mel_frames(y, cfg.mel)).abs().mean()
-    return stft_loss(y_hat, y, cfg.stft_resolutions) + cfg.mel_loss_weight * mel_l1
+def vocoder_loss(model: "ISTFTVocoder", mel: torch.Tensor, y: torch.Tensor, cfg: Mel2WavConfig) -> tuple:
+    """Loss of the iSTFT vocoder on reference waves y (B, T) with their log-mels (B, n_mels, F).
+
+    = multi-resolution STFT loss (output wave) + mel_loss_weight * log-mel L1 (output wave)
+      + L1 of the predicted log|S| against the reference STFT at the vocoder's own resolution.
+    The phase is learned only through the wave-domain losses (no phase target, no GAN).
+    """
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        log_mag, phase = model.predict_spec(mel)
+    y_hat = model.synthesize(log_mag, phase)                       # (B, T), float32
+    ref = torch.stft(y, cfg.n_fft, cfg.mel.hop_length, cfg.n_fft, model.window, return_complex=True)[..., :-1]
+    ref_mag = ref.abs().clamp(min=1e-5)
+    mag_l1 = (log_mag - ref_mag.log()).abs().mean()
+    mel_l1 = (mel_frames(y_hat, cfg.mel) - mel).abs().mean()
+    total = stft_loss(y_hat, y, cfg.stft_resolutions) + cfg.mel_loss_weight * mel_l1 + mag_l1
+    return total, {"mel_l1": mel_l1.item(), "mag_l1": mag_l1.item()}
 
 
 # ----------------------------------------------------------------------------- training
@@ -197,7 +238,9 @@ def _load_clips(corpus, max_clips, seed, sample_rate):
     clips = corpus.utterances("train")
     random.Random(seed).shuffle(clips)
     clips = clips[:max_clips] if max_clips else clips
-    return [corpus.load(r, sample_rate).to(torch.float16) for _, r in tqdm(clips, desc="loading clips", leave=False)]
+    # peak-normalised like the flow model's targets (and Step-Audio's pre-processing)
+    return [peak_normalize(corpus.load(r, sample_rate)).to(torch.float16)
+            for _, r in tqdm(clips, desc="loading clips", leave=False)]
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -217,7 +260,7 @@ def train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVoc
     model = ISTFTVocoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.01)
     bar = tqdm(range(cfg.steps), desc="mel2wav", disable=not progress)
-    t0, losses = time.time(), []
+    t0, losses, mels = time.time(), [], []
     for step in bar:
         batch = []
         for _ in range(cfg.batch_size):
@@ -228,16 +271,16 @@ def train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVoc
         mel = mel_frames(y, cfg.mel)                    # (B, n_mels, frames)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            y_hat = model(mel)
-        loss = vocoder_loss(y_hat.float(), y, cfg)
+        loss, parts = vocoder_loss(model, mel, y, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(loss.item())
-        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+        mels.append(parts["mel_l1"])
+        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", mel_l1=f"{sum(mels[-20:]) / len(mels[-20:]):.3f}")
     model.train_info = {"train_seconds": time.time() - t0, "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+                        "final_mel_l1": sum(mels[-50:]) / len(mels[-50:]),
                         "losses": losses, "n_params": sum(p.numel() for p in model.parameters())}
     return model.eval()
 
@@ -264,9 +307,12 @@ def load_mel2wav(folder) -> ISTFTVocoder:
 
 def load_or_train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVocoder:
     """Cached under cache_dir()/mel2wav/<hash(cfg, corpus config)>; trained on a miss."""
-    folder = cache_dir() / "mel2wav" / config_hash(cfg, corpus.config)
+    # the inference-only fields do not change the weights, so they are not part of the key
+    folder = cache_dir() / "mel2wav" / config_hash(replace(cfg, gl_iters=0, gl_momentum=0.0), corpus.config)
     if (folder / "config.json").exists():
-        return load_mel2wav(folder)
-    model = train_mel2wav(corpus, cfg, progress)
-    save_mel2wav(model, folder)
+        model = load_mel2wav(folder)
+    else:
+        model = train_mel2wav(corpus, cfg, progress)
+        save_mel2wav(model, folder)
+    model.gl_iters = cfg.gl_iters
     return model
