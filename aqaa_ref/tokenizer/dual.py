@@ -23,6 +23,7 @@ the incomplete tail group dropped: G = min(len(l) // 2, len(s) // 3).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,11 +76,16 @@ class DualConfig:
 
 
 class DualTokenizer:
-    """The two trained tokenizers behind one interface. Deterministic: eval mode, fp32, argmin."""
+    """The two trained tokenizers behind one interface. Deterministic: eval mode, fp32, argmin.
+
+    ``threads``: torch threads used while encoding (1 by default: on the shared 2-core
+    machines two threads were up to 6x *slower* than one; None keeps torch's setting).
+    """
 
     def __init__(self, linguistic: LinguisticTokenizer, semantic: SemanticTokenizer, text_vocab_size: int = 1024,
-                 name: str = "custom"):
+                 name: str = "custom", threads: int | None = 1):
         self.linguistic, self.semantic = linguistic.eval(), semantic.eval()
+        self.threads = threads
         self.config = DualConfig(name, linguistic.cfg, semantic.cfg, text_vocab_size)
         self.vocab = AudioVocab(text_vocab_size, linguistic.cfg.codebook_size, semantic.cfg.codebook_size)
         if linguistic.cfg.hop_samples * GROUP[0] != GROUP_SAMPLES or semantic.cfg.hop_samples * GROUP[1] != GROUP_SAMPLES:
@@ -93,7 +99,7 @@ class DualTokenizer:
 
     def with_text_vocab_size(self, text_vocab_size: int) -> "DualTokenizer":
         """The same tokenizer with its ids offset after a different text vocabulary."""
-        return DualTokenizer(self.linguistic, self.semantic, text_vocab_size, self.config.name)
+        return DualTokenizer(self.linguistic, self.semantic, text_vocab_size, self.config.name, self.threads)
 
     # -- audio -> codes -----------------------------------------------------------------
     @staticmethod
@@ -109,10 +115,11 @@ class DualTokenizer:
     @torch.no_grad()
     def _codes(self, wav: torch.Tensor, n_samples: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Prepared, zero-padded audio (B, T) with true lengths -> [(l (N_l,), s (N_s,))]."""
-        mel = causal_log_mel(F.pad(wav, (0, self._pad_samples)))  # (B, F, 80): one mel for both streams
         hl, hs = self.linguistic.cfg.hop_samples, self.semantic.cfg.hop_samples
-        lc = self.linguistic.codes_from_mel(mel, wav.shape[-1] // hl)
-        sc = self.semantic.codes_from_mel(mel, wav.shape[-1] // hs)
+        with torch_threads(self.threads or torch.get_num_threads()):
+            mel = causal_log_mel(F.pad(wav, (0, self._pad_samples)))  # (B, F, 80): one mel for both streams
+            lc = self.linguistic.codes_from_mel(mel, wav.shape[-1] // hl)
+            sc = self.semantic.codes_from_mel(mel, wav.shape[-1] // hs)
         return [(lc[i, : n // hl].clone(), sc[i, : n // hs].clone()) for i, n in enumerate(n_samples)]
 
     def encode(self, wav, sample_rate: int | None = TOKENIZER_SAMPLE_RATE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,6 +264,10 @@ class StreamingEncoder:
         start = max(0, (first - self.context) // GROUP_SAMPLES * GROUP_SAMPLES)
         wav = self.buf[start - self.buf_start:]
         pad = self.tok._pad_samples if final else 0
+        with torch_threads(self.tok.threads or torch.get_num_threads()):
+            return self._codes_in_window(wav, pad, start, ready, hops, models)
+
+    def _codes_in_window(self, wav, pad, start, ready, hops, models):
         mel = causal_log_mel(F.pad(wav, (0, pad))[None])
         out = []
         for i, (m, h) in enumerate(zip(models, hops)):
@@ -279,18 +290,19 @@ class StreamingEncoder:
 
 def train_dual(corpus, cfg: DualConfig = DualConfig(), progress: bool = True, log: dict | None = None) -> DualTokenizer:
     """Load the corpus' training clips once, train both tokenizers. ``log`` gets per-step logs and timings."""
-    import time
     log = {} if log is None else log
-    t = time.time()
-    clips = load_clips(corpus, "train", progress=progress)
-    log["features_seconds"] = time.time() - t
     log["linguistic"], log["semantic"] = [], []
-    t = time.time()
-    ling = train_linguistic(clips, cfg.linguistic, progress, log["linguistic"])
-    log["linguistic_seconds"] = time.time() - t
-    t = time.time()
-    sem = train_semantic(clips, cfg.semantic, progress, log["semantic"], inventory=ling.inventory)
-    log["semantic_seconds"] = time.time() - t
+
+    def timed(name, fn):  # wall clock and this process' CPU time (the machine may be shared)
+        t, c = time.time(), time.process_time()
+        out = fn()
+        log[f"{name}_seconds"], log[f"{name}_cpu_seconds"] = time.time() - t, time.process_time() - c
+        return out
+
+    clips = timed("features", lambda: load_clips(corpus, "train", progress=progress))
+    ling = timed("linguistic", lambda: train_linguistic(clips, cfg.linguistic, progress, log["linguistic"]))
+    sem = timed("semantic", lambda: train_semantic(clips, cfg.semantic, progress, log["semantic"],
+                                                   inventory=ling.inventory))
     return DualTokenizer(ling, sem, cfg.text_vocab_size, cfg.name)
 
 

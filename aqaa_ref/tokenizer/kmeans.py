@@ -33,26 +33,27 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> tor
     """k-means++ seeding (Arthur & Vassilvitskii 2007). x: (N, D) -> (k, D).
 
     First centroid uniform; each next one drawn with probability proportional to the
-    squared distance to the nearest centroid chosen so far.
+    squared distance to the nearest centroid chosen so far (inverse-CDF sampling).
     """
     n = x.shape[0]
     if n < k:
         raise ValueError(f"k-means needs at least k={k} points, got {n}")
     idx = [int(torch.randint(n, (1,), generator=generator))]
-    d2 = sq_distances(x, x[idx[0]][None]).squeeze(1).clamp(min=0)  # (N,)
+    d2 = (x - x[idx[0]]).pow(2).sum(1)  # (N,) squared distance to the nearest chosen centroid
     for _ in range(1, k):
-        total = d2.sum()
-        if total <= 0:  # fewer distinct points than k: fill with uniform draws
+        cdf = d2.double().cumsum(0)
+        if cdf[-1] <= 0:  # fewer distinct points than k: fill with uniform draws
             nxt = int(torch.randint(n, (1,), generator=generator))
         else:
-            nxt = int(torch.multinomial(d2 / total, 1, generator=generator))
+            u = torch.rand(1, generator=generator, dtype=torch.double) * cdf[-1]
+            nxt = min(int(torch.searchsorted(cdf, u)), n - 1)
         idx.append(nxt)
-        d2 = torch.minimum(d2, sq_distances(x, x[nxt][None]).squeeze(1).clamp(min=0))
+        d2 = torch.minimum(d2, (x - x[nxt]).pow(2).sum(1))
     return x[idx].clone()
 
 
 @torch.no_grad()
-def fit_kmeans(x: torch.Tensor, k: int, iters: int = 10, seed: int = 0, init_points: int = 50_000,
+def fit_kmeans(x: torch.Tensor, k: int, iters: int = 10, seed: int = 0, init_points: int = 20_000,
                progress=None) -> torch.Tensor:
     """k-means++ init on up to ``init_points`` rows, then ``iters`` Lloyd steps on all rows.
 

@@ -23,6 +23,7 @@ end of a clip). Everything else is causal, which makes 240 ms streaming exact (d
 from __future__ import annotations
 
 import math
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from .layers import ConvStack, count_params
 class LinguisticConfig:
     """Model, codebook and training settings. Presets: :meth:`preset` ("tiny", "toy", "paper")."""
 
-    dim: int = 192
+    dim: int = 160
     n_layers: int = 6
     kernel: int = 5
     expand: int = 2
@@ -50,13 +51,14 @@ class LinguisticConfig:
     ctc_slots: int = 3             # CTC sub-frames per token (20 ms each)
     codebook_size: int = 512       # k-means K (1,024 in the paper)
     # training
-    steps: int = 500
-    batch_frames: int = 20_000     # padded mel frames per batch (200 s of audio)
+    steps: int = 350
+    batch_frames: int = 16_000     # padded mel frames per batch (160 s of audio)
     lr: float = 3e-3
     weight_decay: float = 0.01
     dropout: float = 0.1
     warp: float = 0.1              # vocal-tract-length-style mel warp, factor in [1 - warp, 1 + warp]
     freq_mask: int = 8             # SpecAugment: zero up to this many mel bins (normalised space)
+    stretch: float = 0.15          # time stretch of each batch by a factor in [1 - stretch, 1 + stretch]
     kmeans_iters: int = 10
     kmeans_points: int = 200_000   # encoder vectors sampled to fit k-means
     bf16: bool = True              # bf16 autocast while training (CPU AMX); encoding runs in fp32
@@ -139,6 +141,13 @@ class LinguisticTokenizer(nn.Module):
         codes = self.codes_from_mel(mel, n)
         return codes[0] if squeeze else codes
 
+    def with_codebook(self, centroids: torch.Tensor) -> "LinguisticTokenizer":
+        """A copy sharing this encoder but quantizing with other centroids (K', d) (e.g. another K)."""
+        other = LinguisticTokenizer(dataclasses.replace(self.cfg, codebook_size=centroids.shape[0]), self.inventory)
+        state = {k: v for k, v in self.state_dict().items() if k != "centroids"}
+        other.load_state_dict({**state, "centroids": centroids.float()})
+        return other.eval()
+
     @torch.no_grad()
     def transcribe(self, wav: torch.Tensor) -> list[str]:
         """Greedy CTC phonemes of one clip. wav: (T,) 16 kHz, peak-normalised."""
@@ -209,6 +218,11 @@ def _train(clips: list[Clip], cfg: LinguisticConfig, progress: bool, log: list |
         idx = batches.pop()
         mel, n_tok = pad_clip_batch([clips[i] for i in idx], la_frames, cfg.frames_per_token)
         x = augment_mel((mel - model.mel_mean) / model.mel_std, cfg.warp, cfg.freq_mask, g)
+        if cfg.stretch > 0:  # speaking-rate perturbation: resample the frame axis
+            alpha = 1 + (float(torch.rand(1, generator=g)) * 2 - 1) * cfg.stretch
+            x = F.interpolate(x.transpose(1, 2), scale_factor=alpha, mode="linear").transpose(1, 2)
+            n_tok = (n_tok * alpha).floor().long()
+            n_tok = n_tok.clamp(max=x.shape[1] // cfg.frames_per_token - cfg.lookahead)
         mel = x * model.mel_std + model.mel_mean  # hidden() normalises again
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.steps, cfg.lr)

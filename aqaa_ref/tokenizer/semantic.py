@@ -46,9 +46,9 @@ from .layers import ConvStack, count_params
 class SemanticConfig:
     """Model, codebook and training settings. Presets: :meth:`preset` ("tiny", "toy", "paper")."""
 
-    dim: int = 192
+    dim: int = 128
     n_layers: int = 4              # encoder blocks (causal)
-    dec_layers: int = 3            # decoder blocks (centred; training only)
+    dec_layers: int = 2            # decoder blocks (centred; training only)
     kernel: int = 5
     expand: int = 2
     frames_per_token: int = 4      # 4 x 10 ms = 40 ms = 25 Hz
@@ -63,8 +63,8 @@ class SemanticConfig:
     f0_weight: float = 1.0
     ctc_weight: float = 0.3
     # training
-    steps: int = 500
-    batch_frames: int = 20_000
+    steps: int = 350
+    batch_frames: int = 16_000
     lr: float = 3e-3
     weight_decay: float = 0.01
     dropout: float = 0.05
