@@ -14,9 +14,12 @@ Training memory per GPU, the sum of five terms::
 
     static       = P * (weight + grad + master + optim) / N_shard      (16 bytes/param sharded for
                                                                         bf16 + fp32 master + fp32 Adam)
-    activations  = b*T * [ L * a_layer          (no checkpointing)
-                         | L * act*d + a_layer  (checkpointing: layer inputs + one layer recomputed) ]
-                   + b*T * (act + 8) * V         (logits, their fp32 copy, the log-softmax saved)
+    activations  = b*T * (L * a_layer + head)                   no checkpointing (end of forward)
+                 = b*T * (L * act*d + max(head, a_layer))       checkpointing: the layer inputs, plus the
+                                                                head at the end of forward or one layer
+                                                                recomputed in backward (not both at once)
+    head         = (act + 8) * V + (8 + act) * d                logits, their fp32 copy, the log-softmax
+                                                                saved; final RMSNorm and lm_head input
     buffers      = FSDP/ZeRO-3: the largest unit unsharded, ``prefetch`` of them in the weight
                    dtype (all-gather) + one in the grad dtype (before reduce-scatter)
     peak         = static + max(activations + buffers, optimizer-step temporaries)
@@ -87,7 +90,7 @@ class TrainSetup:
     micro_batch: int = 1                     # sequences per GPU per forward
     strategy: str = "fsdp_full_shard"        # key of SHARDING
     activation_checkpointing: bool = True    # per decoder layer (accelerate's fsdp_activation_checkpointing)
-    precision: str = "bf16-mixed"            # key of PRECISIONS
+    precision: str | Precision = "bf16-mixed"   # key of PRECISIONS, or a Precision
     attention: str = "fused"                 # "fused" (flash/flex/SDPA) | "eager" (keeps (H, T, T) scores)
     gpu_memory_gb: float = 80.0
     usable_fraction: float = 0.9             # left after CUDA context, NCCL buffers, fragmentation (a choice)
@@ -97,12 +100,16 @@ class TrainSetup:
     def __post_init__(self):
         if self.strategy not in SHARDING:
             raise ValueError(f"strategy must be one of {sorted(SHARDING)}, got {self.strategy!r}")
-        if self.precision not in PRECISIONS:
+        if not isinstance(self.precision, Precision) and self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.attention not in ("fused", "eager"):
             raise ValueError(f"attention must be 'fused' or 'eager', got {self.attention!r}")
         if self.seq_len < 1 or self.micro_batch < 1:
             raise ValueError(f"seq_len and micro_batch must be >= 1, got {self.seq_len}, {self.micro_batch}")
+
+    @property
+    def bytes(self) -> Precision:
+        return self.precision if isinstance(self.precision, Precision) else PRECISIONS[self.precision]
 
 
 @dataclass
@@ -149,13 +156,15 @@ def activation_bytes_per_token_layer(cfg: Step1Config, act: int = 2, attention: 
 
 def activation_bytes(cfg: Step1Config, setup: TrainSetup) -> float:
     """Activation bytes per GPU at the end of the forward pass (module docstring)."""
-    act = PRECISIONS[setup.precision].activation
+    act = setup.bytes.activation
     tokens = setup.micro_batch * setup.seq_len
     a_layer = activation_bytes_per_token_layer(cfg, act, setup.attention, setup.seq_len)
     L, d, V = cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size
-    layers = (L * act * d + a_layer) if setup.activation_checkpointing else L * a_layer
     head = (act + 8) * V + 8 * d + act * d     # logits, fp32 copy, log-softmax; final norm; lm_head input
-    return tokens * (layers + head)
+    if setup.activation_checkpointing:
+        # the head's tensors are freed before the last layer is recomputed in backward
+        return tokens * (L * act * d + max(head, a_layer))
+    return tokens * (L * a_layer + head)
 
 
 def largest_unit_params(cfg: Step1Config) -> int:
@@ -168,7 +177,7 @@ def memory_per_gpu(cfg: Step1Config, setup: TrainSetup, n_gpus: int) -> MemoryPl
     """The five-term estimate of the module docstring for ``n_gpus`` data-parallel ranks."""
     if n_gpus < 1:
         raise ValueError(f"n_gpus must be >= 1, got {n_gpus}")
-    p = PRECISIONS[setup.precision]
+    p = setup.bytes
     shard = SHARDING[setup.strategy]
     P = count_parameters(cfg)["total"]
     div = lambda on: n_gpus if on else 1                                  # noqa: E731
