@@ -38,7 +38,7 @@ from .unet import UNet1D, UNetConfig
 
 __all__ = ["Vocoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
            "ISTFTVocoder", "VOCODER_MEL", "interleave_codes", "to_vocoder_codes", "check_codes", "mel_frames",
-           "train_vocoder", "load_or_train_vocoder", "save_vocoder", "load_vocoder", "train_mel2wav",
+           "train_vocoder", "load_or_train_vocoder", "codebook_sizes", "tokenizer_identity", "save_vocoder", "load_vocoder", "train_mel2wav",
            "load_or_train_mel2wav", "euler_sample", "guided_velocity", "cosine_warp", "frame_noise"]
 
 
