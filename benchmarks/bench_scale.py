@@ -21,8 +21,10 @@ GPU (only when torch.cuda.is_available()):
 
     .venv/bin/python benchmarks/bench_scale.py            # CPU: about a minute on 2 cores
     .venv/bin/python benchmarks/bench_scale.py --quick    # toy preset only
+    .venv/bin/python benchmarks/bench_scale.py --parity   # the 2-process FSDP vs 1-process curves
 
-Results: benchmarks/results/scale_cpu_memory.json, and scale_gpu_<GPU name>.json with a GPU.
+Results: benchmarks/results/scale_cpu_memory.json (scale_fsdp_cpu_2proc_parity.json with
+--parity), and scale_gpu_<GPU name>.json with a GPU.
 """
 from __future__ import annotations
 
@@ -142,6 +144,28 @@ def bench_cpu(quick: bool) -> dict:
             "results": rows}
 
 
+def parity(out_dir: Path, steps: int = 24) -> dict:
+    """``accelerate launch`` the toy entry with 2 CPU processes (FSDP2, gloo) and run it with 1;
+    return both loss curves and their per-step absolute difference."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    runs = {"fsdp_2proc": [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
+                           str(root / "configs/accelerate/fsdp_cpu_2proc.yaml"), "-m", "aqaa_ref.launch_toy"],
+            "single": [sys.executable, "-m", "aqaa_ref.launch_toy"]}
+    curves = {}
+    for name, cmd in runs.items():
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ["--out", str(out_dir / name), "--threads", "1", "--steps", str(steps)],
+                       cwd=root, env=env, check=True, capture_output=True, text=True, timeout=600)
+        curves[name] = json.loads((out_dir / name / "curve.json").read_text())
+        curves[name]["wall_s"] = time.perf_counter() - t0
+    diff = [abs(a - b) for a, b in zip(curves["fsdp_2proc"]["losses"], curves["single"]["losses"])]
+    print(f"  2-process FSDP vs 1 process, {steps} steps: max |loss diff| {max(diff[:10]):.1e} over the "
+          f"first 10 steps, {max(diff):.1e} over all")
+    return {"curves": curves, "abs_diff": diff, "max_abs_diff_first10": max(diff[:10]), "max_abs_diff": max(diff),
+            "load_average_1min": os.getloadavg()[0]}
+
+
 # ----------------------------------------------------------------------------- GPU
 
 def _cuda_time(fn, steps: int) -> float:
@@ -233,6 +257,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="toy preset only on CPU")
     ap.add_argument("--one", help=argparse.SUPPRESS)             # internal: one measurement, JSON out
+    ap.add_argument("--parity", action="store_true", help="only the 2-process vs 1-process loss curves")
     ap.add_argument("--steps", type=int, default=5, help="timed GPU steps")
     ap.add_argument("--gpu-batch", type=int, default=4)
     ap.add_argument("--gpu-seq", type=int, default=2048)
@@ -245,6 +270,12 @@ def main():
         print(json.dumps(measure_one(*json.loads(args.one))))
         return
     RESULTS.mkdir(exist_ok=True)
+    if args.parity:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            res = parity(Path(tmp))
+        (RESULTS / "scale_fsdp_cpu_2proc_parity.json").write_text(json.dumps(res, indent=2))
+        return
     print(f"CPU memory, planned vs measured (fp32, AdamW, fresh process each; load average "
           f"{os.getloadavg()[0]:.1f})")
     cpu = bench_cpu(args.quick)
