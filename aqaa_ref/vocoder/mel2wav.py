@@ -12,11 +12,12 @@ turns it into samples. Two ways, behind one call signature ``m2w(log_mel) -> wav
   16,000 samples/s, which is why it trains in minutes on a CPU where a HiFi-GAN, whose
   layers upsample to the sample rate, would not. Trained here without a discriminator
   (a choice made for the CPU budget): multi-resolution STFT losses and a log-mel L1 on the
-  output wave, plus an L1 on the predicted log-magnitude. In a few minutes of CPU the
-  magnitude is learned well but the free per-frame phase is not (it buzzes at the frame
-  rate), so by default ``gl_iters`` Griffin-Lim iterations refine the predicted phase
-  while keeping the predicted magnitude: the net replaces Griffin-Lim's least-squares
-  mel inversion and its zero-phase start. ``gl_iters=0`` is the pure Vocos-style output.
+  output wave, plus an L1 on the predicted log-magnitude. Two choices for the CPU budget:
+  the magnitude is the least-squares inverse of the mel (Griffin-Lim's) plus a learned
+  correction (zero at initialisation), and by default ``gl_iters`` Griffin-Lim iterations
+  refine the predicted phase while keeping the predicted magnitude (a free per-frame
+  phase buzzes at the frame rate after minutes of CPU training; Vocos fixes that with a
+  GAN and days of GPU). ``gl_iters=0`` is the pure Vocos-style output.
 
 Mel settings (:data:`VOCODER_MEL`, a choice; the paper's vocoder uses 80 bins, n_fft 1024,
 hop 256 at 22,050 Hz, fmax 8000): 80 bins, n_fft 1024, hop 160 at 16 kHz, fmax 8000. Hop
@@ -108,6 +109,7 @@ class Mel2WavConfig:
     max_clips: int = 3000     # training clips used (None: all)
     stft_resolutions: tuple = ((256, 64), (512, 128), (1024, 256))  # (n_fft, hop) of the STFT losses
     mel_loss_weight: float = 1.0
+    magnitude_base: str = "pinv"  # "pinv": log|S| = least-squares inverse mel + learned correction; "none": all learned
     gl_iters: int = 16        # inference: Griffin-Lim iterations refining the predicted phase
     gl_momentum: float = 0.99
     bf16: bool = True
@@ -157,17 +159,33 @@ class ISTFTVocoder(nn.Module):
         self.blocks = nn.ModuleList(ConvNeXtBlock(cfg.dim, cfg.kernel_size) for _ in range(cfg.n_layers))
         self.norm_out = nn.LayerNorm(cfg.dim)
         self.n_bins = cfg.n_fft // 2 + 1
-        self.head = nn.Linear(cfg.dim, 2 * self.n_bins)  # log-magnitude and phase per bin
+        self.head = nn.Linear(cfg.dim, 2 * self.n_bins)  # log-magnitude correction and phase per bin
+        # the magnitude part starts at zero: the net begins as the analytic inverse below and learns a residual
+        nn.init.zeros_(self.head.weight[: self.n_bins])
+        nn.init.zeros_(self.head.bias[: self.n_bins])
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        # pseudo-inverse of the mel filterbank at the iSTFT's resolution: mel power -> linear power
+        fb = torchaudio.functional.melscale_fbanks(self.n_bins, cfg.mel.f_min, cfg.mel.f_max or cfg.mel.sample_rate / 2,
+                                                   cfg.mel.n_mels, cfg.mel.sample_rate, norm="slaney", mel_scale="slaney")
+        self.register_buffer("inverse_fb", torch.linalg.pinv(fb.T), persistent=False)     # (bins, n_mels)
+
+    def analytic_log_mag(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Griffin-Lim's magnitude: least-squares inverse mel, (B, n_mels, F) -> (B, bins, F) log|S|."""
+        power = (self.inverse_fb @ logmel.float().exp()).clamp(min=1e-10)     # (B, bins, F)
+        return 0.5 * power.log()
 
     def predict_spec(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, n_mels, F) log-mel -> log|S| and phase, each (B, n_fft/2+1, F), float32."""
+        """(B, n_mels, F) log-mel -> log|S| and phase, each (B, n_fft/2+1, F), float32.
+
+        log|S| = the analytic inverse (as Griffin-Lim's) + a learned correction.
+        """
         x = self.embed(logmel)                                        # (B, C, F)
         x = self.norm_in(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         h = self.head(self.norm_out(x.transpose(1, 2))).float()     # (B, F, 2 * bins)
-        log_mag, phase = h.transpose(1, 2).chunk(2, dim=1)          # (B, bins, F) each
+        correction, phase = h.transpose(1, 2).chunk(2, dim=1)       # (B, bins, F) each
+        log_mag = correction + (self.analytic_log_mag(logmel) if self.cfg.magnitude_base == "pinv" else 0.0)
         return log_mag.clamp(max=6.0), phase                        # |S| capped at e^6, as in Vocos
 
     def synthesize(self, log_mag: torch.Tensor, phase: torch.Tensor, gl_iters: int = 0) -> torch.Tensor:
