@@ -51,8 +51,7 @@ def test_pad_batch_and_empty_audio():
 
 
 def test_tiny_training_is_deterministic_and_round_trips(tmp_path_factory):
-    corpus = build_corpus(CorpusConfig.from_preset("tiny", workers=1), root=tmp_path_factory.mktemp("c"),
-                          progress=False)
+    corpus = build_corpus(CorpusConfig.from_preset("tiny"), progress=False)   # the shared cached tiny corpus
     cfg = RecognizerConfig.from_preset("tiny", steps=4)
     a, b = train_recognizer(corpus, cfg, progress=False), train_recognizer(corpus, cfg, progress=False)
     for va, vb in zip(a.model.state_dict().values(), b.model.state_dict().values()):

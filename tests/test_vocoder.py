@@ -57,8 +57,8 @@ def flow():
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return build_corpus(CorpusConfig.from_preset("tiny", workers=1), root=tmp_path_factory.mktemp("c"), progress=False)
+def corpus():
+    return build_corpus(CorpusConfig.from_preset("tiny"), progress=False)   # the shared cached tiny corpus
 
 
 # ----------------------------------------------------------------------------- CFM math
