@@ -46,7 +46,8 @@ import matplotlib.pyplot as plt
 
 from aqaa_ref.recipe import Recipe, Assets, run_stage, evaluate_stages
 from aqaa_ref.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
-from aqaa_ref.train import param_groups, latest_checkpoint, IGNORE
+from aqaa_ref.train import TrainConfig, param_groups, latest_checkpoint, IGNORE
+from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
 from aqaa_ref.text_tokenizer import decode_text
 from aqaa_ref.interleave import parse_answer
 from aqaa_ref.generate import answer_items, score_answers, summarize
@@ -107,6 +108,16 @@ md("""## 2. Embedding and head at 5× the learning rate
 weight decay, norms without, and **embedding + LM head** with `lr_mult = new_token_lr_mult`
 (5.0 in our pre-training, as in the paper's stage 1; 1.0 in SFT). Every step the loop sets
 `group["lr"] = lr_at(step) * lr_mult`: warm-up, then cosine to `min_lr_ratio × lr`."""),
+code("""# NBVAL_CHECK_OUTPUT
+# on a fixed small model and schedule first, so this printout is the same in every mode
+demo_cfg = TrainConfig(steps=10, lr=1e-3, warmup_steps=2, min_lr_ratio=0.1, new_token_lr_mult=5.0)
+demo = Step1ForCausalLM(Step1Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2,
+                                    num_attention_groups=1, num_hidden_layers=1))
+for g in param_groups(demo, demo_cfg):
+    print(f"{g['name']:9s} lr_mult {g['lr_mult']}  weight_decay {g['weight_decay']:<5} {len(g['params'])} tensors, "
+          f"{sum(p.numel() for p in g['params']):5d} params: {[n for n, q in demo.named_parameters() if any(q is x for x in g['params'])][:3]}")
+print("lr, backbone    :", [f"{demo_cfg.lr_at(s):.1e}" for s in range(demo_cfg.steps)])
+print("lr, embed + head:", [f"{demo_cfg.lr_at(s) * demo_cfg.new_token_lr_mult:.1e}" for s in range(demo_cfg.steps)])"""),
 code("""model0 = assets.new_model()
 n_total = sum(p.numel() for p in model0.parameters())
 print(f"backbone: {model0.config.num_hidden_layers} layers, d={model0.config.hidden_size}, "
@@ -183,8 +194,9 @@ for ax, stage in zip(axes, ("pretrain", "sft1", "sft2")):
     ax.legend(fontsize=7)
 plt.tight_layout(); plt.show()"""),
 md("""The pre-training loss averages over very different targets (audio continuation is hard to
-predict, ASR text is easy once the audio is understood). SFT-1 starts far below the pre-training
-loss (its answers are short and patterned) and SFT-2 continues from SFT-1 at a third of the LR."""),
+predict; ASR text is easy once the audio is understood), so it is not comparable with the SFT
+losses, which count only answer tokens. SFT-2 continues from SFT-1's weights with its own
+(in the toy preset, lower) learning rate and only AQTAA examples."""),
 md("""## 5. What "high quality" means for SFT-2
 
 The paper keeps "high-quality AQTAA" for SFT-2 without a definition we can reproduce. In our

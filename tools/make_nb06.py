@@ -96,9 +96,9 @@ print("merge stage == merge_state_dicts(SFT-1, SFT-2, DPO):", all(torch.equal(sd
 print("merge stage == merge_checkpoints(folders):          ", all(torch.equal(sd["merge"][n], from_files[n]) for n in formula))
 ident = merge_state_dicts([sd["sft1"]] * 3, recipe.merge_weights)
 print("5:5:1 of three SFT-1 copies == SFT-1:               ", all(torch.allclose(ident[n], sd["sft1"][n], atol=1e-6) for n in ident))"""),
-md("""How far apart are they? The relative distance ‖W_a − W_b‖ / ‖W_b‖ over all parameters. DPO
-ran few steps at a low LR from SFT-1, so it sits close to SFT-1; SFT-2 ran longer at a higher LR.
-The merge lies inside the triangle, 5/11 of the way from each SFT and 1/11 towards DPO."""),
+md("""How far apart are they? The relative distance ‖W_a − W_b‖ / ‖W_b‖ over all parameters. SFT-2
+and DPO both start from SFT-1 (in the toy preset SFT-2 runs 100 steps at 5e-4, DPO 60 steps at
+2e-4); the merge lies inside their triangle, with weight 5/11 on each SFT and 1/11 on DPO."""),
 code("""def flat(state):
     return torch.cat([state[n].float().flatten() for n in sorted(state) if state[n].is_floating_point()])
 
@@ -205,9 +205,9 @@ md("""## What to take away
 
 - A merge is a weighted average with normalised weights: copies give the model back, only the
   ratio matters, and checkpoints of another shape are refused.
-- The three parents are close in weight space (one SFT-1 basin), which is why averaging them
-  gives a working model at all; DPO's small step from SFT-1 means its weight of 1 in 11 moves
-  the merge only slightly.
+- The three parents all descend from SFT-1, so they are close in weight space (the distance
+  table), which is why averaging them gives a working model at all; the smaller DPO's step from
+  SFT-1, the less its weight of 1 in 11 moves the merge.
 - The sweep shows how the held-out metrics respond to the DPO share on this toy model; with a
   small sample and one seed, differences of a few points are within noise. The paper's 5:5:1 is
   reported, not derived: here it is one point on a curve you can inspect."""),
