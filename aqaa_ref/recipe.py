@@ -91,7 +91,10 @@ class Recipe:
 
     def stage_config(self, stage: str) -> dict:
         """The settings that determine one stage's own result (its parents' keys are added)."""
-        common = dict(corpus=self.corpus, tokenizer=self.tokenizer, text_vocab_size=self.text_vocab_size,
+        # the tokenizer enters by its full config (not only its preset name): a changed
+        # tokenizer setting gives other audio codes, so every stage must re-run
+        tok = DualConfig.preset(self.tokenizer, text_vocab_size=self.text_vocab_size)
+        common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=self.text_vocab_size,
                       format=self.format, concat_mode=self.concat_mode, seed=self.seed)
         own = {"pretrain": dict(backbone=self.backbone, mix=self.pretrain_mix, train=self.pretrain),
                "sft1": dict(train=self.sft1, aqta_fraction=self.aqta_fraction),
@@ -223,12 +226,23 @@ def run_recipe(recipe: Recipe, stages=STAGES, progress: bool = True, assets: Ass
     return {s: run_stage(s, assets, progress) for s in stages}
 
 
+def strided(items: list, limit: int | None) -> list:
+    """Every k-th item so that about ``limit`` remain (all of them when limit is None)."""
+    if not limit or limit >= len(items):
+        return list(items)
+    step = len(items) / limit
+    return [items[int(k * step)] for k in range(limit)]
+
+
 def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), split: str = "test",
                     limit: int | None = None, batch_size: int = 32) -> dict:
-    """Held-out scores per stage: text accuracy, audio-token accuracy, well-formedness, by condition."""
+    """Held-out scores per stage: text accuracy, audio-token accuracy, well-formedness, by condition.
+
+    ``limit``: score an evenly strided subset of that size (the split is ordered by family,
+    so a stride covers every family and condition; the first N would not)."""
     from .generate import answer_items, score_answers, summarize
 
-    items = assets.corpus.split(split)[:limit]
+    items = strided(assets.corpus.split(split), limit)
     out = {}
     for stage in stages:
         model = assets.load_stage(stage)

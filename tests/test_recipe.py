@@ -22,6 +22,26 @@ def test_changing_one_stage_changes_only_what_depends_on_it():
     assert {s for s in STAGES if merge.stage_key(s) != keys[s]} == {"merge"}
 
 
+def test_a_changed_tokenizer_setting_reruns_every_stage(monkeypatch):
+    from aqaa_ref.tokenizer import LinguisticConfig
+
+    base = Recipe.from_preset("tiny")
+    keys = {s: base.stage_key(s) for s in STAGES}
+    original = LinguisticConfig.preset.__func__
+    monkeypatch.setattr(LinguisticConfig, "preset", classmethod(
+        lambda cls, name, **kw: original(cls, name, **{"codebook_size": 32, **kw})))
+    assert all(base.stage_key(s) != keys[s] for s in STAGES)
+
+
+def test_strided_subsets_cover_the_split():
+    from aqaa_ref.recipe import strided
+
+    items = [f"{fam}-{k}" for fam in "abcdefg" for k in range(10)]
+    sub = strided(items, 7)
+    assert len(sub) == 7 and {x[0] for x in sub} == set("abcdefg")
+    assert strided(items, None) == items and strided(items, 500) == items
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
