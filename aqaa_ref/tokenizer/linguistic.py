@@ -49,7 +49,7 @@ class LinguisticConfig:
     frames_per_token: int = 6      # 6 x 10 ms = 60 ms = 16.67 Hz
     lookahead: int = 1             # tokens of future audio each token may see
     ctc_slots: int = 3             # CTC sub-frames per token (20 ms each)
-    codebook_size: int = 512       # k-means K (1,024 in the paper)
+    codebook_size: int = 256       # k-means K (1,024 in the paper; 256 in toy: see notebook 01, section 7)
     # training
     steps: int = 350
     batch_frames: int = 16_000     # padded mel frames per batch (160 s of audio)
