@@ -44,21 +44,26 @@ def config_hash(*objs, length: int = 12) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:length]
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
+def atomic_write_bytes(path, data: bytes, durable: bool = True) -> Path:
+    """Write to a temporary name, then rename into place (readers never see a partial file).
+
+    ``durable`` also fsyncs before the rename, so the file survives a power loss; cheap
+    per-clip metadata skips it (a lost file is simply recomputed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
 
 
-def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path, text: str, durable: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_json(path, obj) -> Path:
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+def atomic_write_json(path, obj, durable: bool = True) -> Path:
+    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n", durable)

@@ -140,7 +140,7 @@ def _render(job):
     x = resample(torch.from_numpy(wav), sr, sample_rate)
     save_audio(path, x, sample_rate)
     seconds = x.numel() / sample_rate
-    atomic_write_json(meta, {"phonemes": phonemes, "seconds": seconds})  # written after the audio
+    atomic_write_json(meta, {"phonemes": phonemes, "seconds": seconds}, durable=False)  # written after the audio
     return rel, phonemes, seconds
 
 
