@@ -95,12 +95,22 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+def spread(items: list, limit: int | None) -> list:
+    """``limit`` items evenly spaced over ``items`` (all of them if limit is None or larger).
+
+    Corpus splits are ordered by task family, so the first N clips would all be English
+    arithmetic; an evenly spaced subset covers every family and language.
+    """
+    if limit is None or limit >= len(items):
+        return list(items)
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
 def load_clips(corpus, split: str = "train", limit: int | None = None, with_f0: bool = True,
                progress: bool = True) -> list[Clip]:
-    """Every distinct clip of a corpus split, peak-normalised as Step-Audio does, as :class:`Clip`s."""
-    utts = corpus.utterances(split)
-    if limit is not None:
-        utts = utts[:limit]
+    """The distinct clips of a corpus split (``limit``: an evenly spaced subset), peak-normalised
+    as Step-Audio does, as :class:`Clip`s."""
+    utts = spread(corpus.utterances(split), limit)
     with torch_threads(1):
         return [clip_from_wav(corpus.load(r, sample_rate=MEL.sample_rate), r.phonemes, speech, with_f0)
                 for speech, r in tqdm(utts, desc=f"features ({split})", unit="clip", disable=not progress)]

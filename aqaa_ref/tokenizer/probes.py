@@ -30,7 +30,7 @@ from ..audio import median_f0
 from ..data import phoneme_tokens
 from ..data.styles import UNSEEN_VOICE
 from .ctc import forced_align, greedy_decode, phoneme_error_rate, slot_labels
-from .features import causal_log_mel, torch_threads
+from .features import causal_log_mel, spread, torch_threads
 from .kmeans import usage_stats
 
 
@@ -52,8 +52,11 @@ class Utterance:
 
 @torch.no_grad()
 def collect(tok, corpus, split: str = "test", limit: int | None = None, progress: bool = False) -> list[Utterance]:
-    """Encode a split's distinct clips and align their phonemes. -> list of :class:`Utterance`."""
-    utts = corpus.utterances(split)[:limit]
+    """Encode a split's distinct clips and align their phonemes. -> list of :class:`Utterance`.
+
+    ``limit``: keep that many clips, evenly spaced over the split (``features.spread``).
+    """
+    utts = spread(corpus.utterances(split), limit)
     wavs = [tok.prepare(corpus.load(r, sample_rate=16_000)) for _, r in utts]
     codes = tok.encode_batch(wavs, progress=progress)
     ling = tok.linguistic
