@@ -334,4 +334,4 @@ def training_log(corpus, cfg: DualConfig) -> dict | None:
 
 
 __all__ = ["DualConfig", "DualTokenizer", "StreamingEncoder", "train_dual", "load_or_train_dual", "training_log",
-           "tokenizer_dir", "GROUP", "GROUP_SAMPLES", "CHUNK_SAMPLES", "torch_threads"]
+           "tokenizer_dir", "GROUP", "GROUP_SAMPLES", "CHUNK_SAMPLES"]

@@ -22,7 +22,6 @@ end of a clip). Everything else is causal, which makes 240 ms streaming exact (d
 """
 from __future__ import annotations
 
-import math
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .ctc import PhonemeInventory, greedy_decode
-from .features import (MEL, SILENCE, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
+from .features import (MEL, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
                        pad_clip_batch, stack_frames, torch_threads)
 from .kmeans import assign, fit_kmeans
 from .layers import ConvStack, count_params

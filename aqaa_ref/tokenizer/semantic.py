@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .ctc import PhonemeInventory
-from .features import (MEL, SILENCE, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
+from .features import (MEL, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
                        pad_clip_batch, stack_frames, torch_threads)
 from .kmeans import assign, usage_stats
 from .layers import ConvStack, count_params
@@ -299,4 +299,4 @@ def describe(model: SemanticTokenizer) -> str:
             f"K={c.codebook_size} x {c.code_dim}, {count_params(model) / 1e6:.2f}M params")
 
 
-__all__ = ["SemanticConfig", "SemanticTokenizer", "EMAQuantizer", "train_semantic", "describe", "SILENCE"]
+__all__ = ["SemanticConfig", "SemanticTokenizer", "EMAQuantizer", "train_semantic", "describe"]
