@@ -254,7 +254,8 @@ score a **fixed subset**: every k-th test item (the split is ordered by family, 
 `limit` items would cover only a few families). `evaluate_stages(assets, limit=n)` scores the
 first n items with the same functions; the check below shows the helper and the library agree."""),
 code(EVAL),
-code("""first = assets.corpus.split("test")[:3]
+code("""from aqaa_ref.recipe import strided
+first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores
 lib = evaluate_stages(assets, stages=("sft1",), limit=3)["sft1"]
 mine = by_condition(score(assets.load_stage("sft1"), first, memo=False), first)
 print("evaluate_stages(limit=3) == helper on the same items:", lib == mine)
