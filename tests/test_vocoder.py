@@ -10,7 +10,7 @@ import torch
 
 from aqaa_ref.audio import MelConfig, log_mel
 from aqaa_ref.data import CorpusConfig, build_corpus
-from aqaa_ref.vocoder import (VOCODER_MEL, FlowVocoder, GriffinLim, ISTFTVocoder, Mel2WavConfig, UNet1D,
+from aqaa_ref.vocoder import (StreamDecoder, VOCODER_MEL, FlowVocoder, GriffinLim, ISTFTVocoder, Mel2WavConfig, UNet1D,
                               UNetConfig, Vocoder, VocoderConfig, check_codes, cosine_warp, euler_sample,
                               frame_noise, guided_velocity, interleave_codes, load_vocoder, mel_frames,
                               save_vocoder, to_vocoder_codes, train_mel2wav, train_vocoder)
@@ -190,6 +190,22 @@ def test_stream_matches_offline_length_and_exactly_with_full_context(flow):
     assert len(pieces) == 3 and sum(p.numel() for p in pieces) == offline.numel()
     one = list(voc.stream(codes, chunk_groups=7, n_steps=2))              # a single chunk = offline
     assert len(one) == 1 and torch.allclose(one[0], offline, atol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [[1] * 35, [7, 3, 11, 14], [35]])
+def test_stream_decoder_fed_as_tokens_arrive_equals_the_offline_stream(flow, sizes):
+    """Pushing codes in any pieces (one token at a time included) gives the same audio."""
+    voc = Vocoder(flow, GriffinLim(n_iter=2))
+    codes = random_codes(7)                                   # 35 codes
+    offline = torch.cat(list(voc.stream(codes, chunk_groups=3, context_groups=2, n_steps=2)))
+    dec, pieces, k = StreamDecoder(voc, chunk_groups=3, context_groups=2, n_steps=2), [], 0
+    for n in sizes:
+        pieces += dec.push(codes[k:k + n]); k += n
+    early = sum(p.numel() for p in pieces)
+    pieces += dec.finish()
+    assert torch.allclose(torch.cat(pieces), offline, atol=1e-6)
+    assert early > 0                                           # audio came out before the end was known
+    assert dec.finish() == []
 
 
 def test_training_is_deterministic_and_save_load_round_trips(corpus, tmp_path):

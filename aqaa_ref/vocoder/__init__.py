@@ -36,7 +36,7 @@ from .mel2wav import (VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load
 from .token_encoder import GROUP_SIZE, check_codes, to_vocoder_codes
 from .unet import UNet1D, UNetConfig
 
-__all__ = ["Vocoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
+__all__ = ["Vocoder", "StreamDecoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
            "ISTFTVocoder", "VOCODER_MEL", "interleave_codes", "to_vocoder_codes", "check_codes", "mel_frames",
            "train_vocoder", "load_or_train_vocoder", "codebook_sizes", "tokenizer_identity", "save_vocoder", "load_vocoder", "train_mel2wav",
            "load_or_train_mel2wav", "euler_sample", "guided_velocity", "cosine_warp", "frame_noise"]
@@ -85,41 +85,86 @@ class Vocoder:
         mel = self.tokens_to_mel(codes, n_steps, guidance, seed)
         return self.mel2wav(mel).float()
 
-    @torch.no_grad()
     def stream(self, codes, chunk_groups: int = 3, context_groups: int = 3, overlap_frames: int = 4,
                n_steps=None, guidance=None, seed: int = 0):
         """Decode chunk by chunk; yields (samples,) pieces whose concatenation is the answer.
 
-        Each chunk of ``chunk_groups`` new groups (3 = one 10:15 block = 360 ms) is decoded
-        with ``context_groups`` groups of earlier tokens in front, on the same absolute-frame
-        noise as an offline decode. The last ``overlap_frames`` of every chunk (made without
-        right context) are held back and cross-faded (raised cosine) with the next chunk's
-        version of the same frames, so chunk seams are smooth. The first piece is ready after
-        one chunk of tokens: that is the time to first audio.
+        The offline view of :class:`StreamDecoder` (which also takes the codes as they arrive).
         """
         codes = self.codes(codes)
-        G, hop = codes.numel() // GROUP_SIZE, self.hop
-        ov = overlap_frames * hop
-        if overlap_frames > context_groups * self.fpg:
+        dec = StreamDecoder(self, chunk_groups, context_groups, overlap_frames, n_steps, guidance, seed)
+        yield from dec.push(codes, final=True)
+
+
+class StreamDecoder:
+    """Incremental decoding: ``push`` codes as the backbone emits them, get audio pieces back.
+
+    Each chunk of ``chunk_groups`` new groups (3 = one 10:15 block = 360 ms) is decoded
+    with ``context_groups`` groups of earlier tokens in front, on the same absolute-frame
+    noise as an offline decode. The last ``overlap_frames`` of every chunk (made without
+    right context) are held back and cross-faded (raised cosine) with the next chunk's
+    version of the same frames, so chunk seams are smooth. The first piece is ready after
+    one chunk of tokens: that is the time to first audio. ``finish`` decodes the remaining
+    (< chunk_groups) groups and releases the held-back tail.
+
+        dec = StreamDecoder(vocoder)
+        for codes in arriving:                 # any lengths; incomplete groups wait
+            for piece in dec.push(codes): play(piece)
+        for piece in dec.finish(): play(piece)
+    """
+
+    def __init__(self, vocoder: "Vocoder", chunk_groups: int = 3, context_groups: int = 3, overlap_frames: int = 4,
+                 n_steps=None, guidance=None, seed: int = 0):
+        if overlap_frames > context_groups * vocoder.fpg:
             raise ValueError("overlap_frames must not exceed the context (context_groups * frames_per_group)")
-        fade = 0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, ov)) if ov else torch.zeros(0)  # 0 -> 1
-        held = None                                                     # (ov,) tail awaiting the cross-fade
-        for g0 in range(0, G, chunk_groups):
-            g1 = min(G, g0 + chunk_groups)
-            c0 = max(0, g0 - context_groups)                           # window = groups [c0, g1)
-            noise = frame_noise(seed, c0, g1 - c0, self.flow.cfg.mel.n_mels, self.fpg)
-            mel = self.flow.sample(codes[c0 * GROUP_SIZE: g1 * GROUP_SIZE], n_steps, guidance, noise=noise)
-            wav = self.mel2wav(mel).float()                            # samples of groups [c0, g1)
-            start = (g0 - c0) * self.fpg * hop                         # first new sample in the window
-            if held is not None:
-                seam = wav[start - ov: start]
-                piece = [held * (1 - fade) + seam * fade]
-            else:
-                piece = []
-            last = g1 == G
-            piece.append(wav[start: wav.numel() if last else wav.numel() - ov])
-            held = None if last else wav[wav.numel() - ov:]
-            yield torch.cat(piece)
+        if chunk_groups < 1:
+            raise ValueError(f"chunk_groups must be >= 1, got {chunk_groups}")
+        self.voc, self.chunk, self.context = vocoder, chunk_groups, context_groups
+        self.n_steps, self.guidance, self.seed = n_steps, guidance, seed
+        self.ov = overlap_frames * vocoder.hop
+        self.fade = (0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, self.ov))) if self.ov else torch.zeros(0)
+        self.codes = torch.zeros(0, dtype=torch.long)   # every code pushed so far (complete groups first)
+        self.done_groups = 0                            # groups already decoded
+        self.held = None                                # (ov,) tail awaiting the cross-fade
+
+    @torch.no_grad()
+    def push(self, codes, final: bool = False) -> list[torch.Tensor]:
+        """Append codes (any length, LLSSS order); return the pieces that became ready.
+
+        ``final=True``: no more codes will come, so everything is decoded now (an incomplete
+        tail group is dropped) and nothing is held back."""
+        codes = torch.as_tensor(codes, dtype=torch.long).reshape(-1)
+        self.codes = torch.cat([self.codes, codes])
+        G, pieces = self.codes.numel() // GROUP_SIZE, []
+        while G - self.done_groups >= self.chunk:
+            g1 = self.done_groups + self.chunk
+            pieces.append(self._decode(g1, last=final and g1 == G))
+        if final:
+            if G > self.done_groups:
+                pieces.append(self._decode(G, last=True))
+            elif self.held is not None:
+                pieces.append(self.held)
+            self.held = None
+        return pieces
+
+    def finish(self) -> list[torch.Tensor]:
+        """No more codes: decode what is left and release the held-back tail."""
+        return self.push([], final=True)
+
+    def _decode(self, g1: int, last: bool) -> torch.Tensor:
+        voc, hop, ov = self.voc, self.voc.hop, self.ov
+        g0 = self.done_groups
+        c0 = max(0, g0 - self.context)                                  # window = groups [c0, g1)
+        window = voc.codes(self.codes[c0 * GROUP_SIZE: g1 * GROUP_SIZE])
+        noise = frame_noise(self.seed, c0, g1 - c0, voc.flow.cfg.mel.n_mels, voc.fpg)
+        mel = voc.flow.sample(window, self.n_steps, self.guidance, noise=noise)
+        wav = voc.mel2wav(mel).float()                                  # samples of groups [c0, g1)
+        start = (g0 - c0) * voc.fpg * hop                               # first new sample in the window
+        piece = [self.held * (1 - self.fade) + wav[start - ov: start] * self.fade] if self.held is not None else []
+        piece.append(wav[start: wav.numel() if last else wav.numel() - ov])
+        self.held = None if last else wav[wav.numel() - ov:]
+        self.done_groups = g1
+        return torch.cat(piece)
 
 
 # ----------------------------------------------------------------------------- training
