@@ -1,6 +1,9 @@
 """Command line: ``python -m aqaa_ref <command>``.
 
-    demo                 build the toy corpus (cached) and show what it made
+    demo                 train the toy models (or reuse them), answer the shipped questions in
+                         data_samples/ in speech, write the answers to answers/ and report
+    answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
+                         [--output text+audio|audio|text]; prints the text channel
     train                run the toy post-training path (pre-train, SFT-1, SFT-2, DPO, merge)
                          and score held-out questions after each stage:  --preset tiny|toy
     data build           build a corpus:  --preset tiny|toy|large  [--seed N]
@@ -48,21 +51,80 @@ def _cmd_data_samples(args) -> int:
     return 0
 
 
+def _load_aqaa(args):
+    from .pipeline import AQAA
+
+    t0 = time.perf_counter()
+    aqaa = AQAA.from_recipe(args.preset, stage=args.stage, progress=not args.quiet)
+    if not args.quiet:
+        print(f"models ready in {time.perf_counter() - t0:.1f} s (preset {args.preset}, backbone stage {args.stage})",
+              file=sys.stderr)
+    return aqaa
+
+
+def _check_question(path: str) -> None:
+    """Refuse a bad question before any model is loaded or trained (one line, exit 2)."""
+    from .audio import load_audio
+    from .pipeline import MAX_QUESTION_SECONDS, SAMPLE_RATE, SILENCE_PEAK, AudioError
+
+    wav = load_audio(path, SAMPLE_RATE, max_seconds=MAX_QUESTION_SECONDS)
+    if wav.abs().max() < SILENCE_PEAK:
+        raise AudioError(f"{path}: the question is silent")
+
+
+def _cmd_answer(args) -> int:
+    _check_question(args.question)
+    aqaa = _load_aqaa(args)
+    ans = aqaa.answer(args.question, instruction=args.instruction, output=args.output)
+    if args.output != "audio":
+        print(ans.text)
+    if ans.wav.numel():
+        out = ans.save(args.out)
+        print(f"wrote {out} ({ans.seconds:.2f} s of audio; answered in {ans.timings['total']:.2f} s)", file=sys.stderr)
+    return 0
+
+
 def _cmd_demo(args) -> int:
-    from .data import CorpusConfig, build_corpus
     from .samples import load_samples
 
     t0 = time.perf_counter()
-    print("[1/2] building the toy corpus (cached after the first run) ...")
-    corpus = build_corpus(CorpusConfig.from_preset(args.preset))
-    print(f"      {corpus} in {time.perf_counter() - t0:.1f} s")
-    _print_stats(corpus.stats())
-    print("[2/2] the shipped example questions (data_samples/):")
-    for s in load_samples():
-        print(f"      {s['file']:<34} {s['family']:<28} {s['question']!r} -> {s['answer']!r} ({s['answer_style']})")
-    print("\nListen to them in notebooks/00_data_engine.ipynb (./run.sh lab).")
-    print("The spoken-answer demo arrives with the later stages (tokenizer, backbone, vocoder).")
+    print(f"[1/2] the toy models: trained now, or reused when this code and config trained them before")
+    aqaa = _load_aqaa(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = load_samples()
+    print(f"[2/2] answering the {len(samples)} shipped questions in data_samples/ -> {out}/")
+    judge = _demo_judge(args.preset)
+    rows = []
+    for s in samples:
+        ans = aqaa.answer(s["path"], instruction=s.get("instruction"))
+        path = ans.save(out / s["file"].replace("q", "a", 1))
+        heard = judge(ans.wav, s) if judge else None
+        rows.append((s, ans, path, heard))
+        mark = "" if heard is None else ("  [heard correctly]" if heard else "  [not heard correctly]")
+        print(f"  {s['file']:<44} Q: {s['question']!r}")
+        print(f"  {'':<44} A: {ans.text!r} ({ans.seconds:.1f} s audio, {ans.timings['total']:.2f} s){mark}")
+    n_text = sum(_same(a.text, s["answer"]) for s, a, _, _ in rows)
+    print(f"\ntext channel correct: {n_text}/{len(rows)}", end="")
+    if judge:
+        print(f" | answer audio heard as the correct answer by the independent recognizer: "
+              f"{sum(bool(h) for *_, h in rows)}/{len(rows)}", end="")
+    print(f"\nanswers written to {out}/ ; total {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _same(a: str, b: str) -> bool:
+    norm = lambda x: " ".join(x.lower().replace(",", " ").split())  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def _demo_judge(preset: str):
+    """The recognizer-based correctness check of :mod:`aqaa_ref.eval` on a sample's reference answer."""
+    try:
+        from .eval import sample_judge
+    except ImportError:
+        return None
+    return sample_judge(preset)
 
 
 def _cmd_train(args) -> int:
@@ -90,9 +152,23 @@ def _cmd_train(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aqaa_ref", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build the toy corpus and show it")
-    demo.add_argument("--preset", default="toy")
+    def model_args(sp):
+        sp.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+        sp.add_argument("--stage", default="merge", choices=["sft1", "sft2", "dpo", "merge"],
+                        help="which backbone checkpoint answers")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    demo = sub.add_parser("demo", help="train or reuse the toy models and answer the shipped questions")
+    model_args(demo)
+    demo.add_argument("--out", default="answers", help="folder for the answer audio")
     demo.set_defaults(func=_cmd_demo)
+    ans = sub.add_parser("answer", help="answer one spoken question")
+    ans.add_argument("question", help="the question: a WAV/FLAC/OGG file, any sample rate")
+    ans.add_argument("--out", default="answer.wav")
+    ans.add_argument("--instruction", default=None, help='a text instruction, e.g. "answer slowly"')
+    ans.add_argument("--output", default="text+audio", choices=["text+audio", "audio", "text"])
+    model_args(ans)
+    ans.set_defaults(func=_cmd_answer)
     tr = sub.add_parser("train", help="run the post-training path and score each stage")
     tr.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     tr.add_argument("--no-eval", dest="eval", action="store_false")

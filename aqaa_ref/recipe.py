@@ -71,6 +71,7 @@ class Recipe:
     dpo_masked: bool = True
     dpo_evasion_fraction: float = 0.3
     merge_weights: tuple = (5.0, 5.0, 1.0)
+    vocoder: str = "toy"                      # VocoderConfig / Mel2WavConfig preset (cached on its own key)
     seed: int = 0
 
     @classmethod
@@ -84,7 +85,7 @@ class Recipe:
                         text_vocab_size=300,
                         backbone=dict(preset="toy", hidden_size=32, intermediate_size=64, num_attention_heads=4,
                                       num_attention_groups=2, num_hidden_layers=2),
-                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4),
+                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4), vocoder="tiny",
                         sft2_max_per=float("inf"))  # a seconds-long tokenizer cannot transcribe: keep all
             return cls(**{**base, **overrides})
         raise ValueError(f"unknown recipe preset {name!r}; known: tiny, toy")
