@@ -12,7 +12,9 @@ against the original clip (cut to the tokens' whole groups):
 Rows: the original; copy synthesis (ground-truth mel -> Griffin-Lim / iSTFT vocoder, to
 judge mel -> wave alone); the flow (10 steps, w 0.7) with each mel -> wave: Griffin-Lim, the iSTFT
 vocoder with its own phase, and with its phase refined by Griffin-Lim iterations; Euler steps
-1, 2, 4, 10, 32 at guidance 0.7; guidance 0, 0.7, 1.5 at 10 steps; streaming. Plus the
+1, 2, 4, 10, 32 at guidance 0.7; guidance 0, 0.7, 1.5 at 10 steps; starting-noise temperature
+1.0 (the rows above), 0.7, 0.5, 0.3; the token encoder's mean mu alone (no flow); streaming
+(with the model's default settings). Plus the
 real-time factor, time to first audio, and the recognizer's PER on ground truth (seen
 voices vs the unseen voice m4).
 
@@ -39,6 +41,7 @@ from aqaa_ref.vocoder import (GriffinLim, Mel2WavConfig, Vocoder, VocoderConfig,
 
 RESULTS = Path(__file__).parent / "results"
 SR, HOP, FPG = 16_000, 160, 12
+TEMPERATURES = (0.7, 0.5, 0.3)     # starting-noise scale; rows above use 1.0 (plain OT-CFM sampling)
 
 
 def load_tokenizer(corpus, preset: str):
@@ -101,6 +104,8 @@ def main():
     names = ["original"] + [f"copy-synthesis {k}" for k in mel2wav] + [f"flow 10 w0.7 + {k}" for k in mel2wav]
     names += [f"flow {n} steps w0.7 + default" for n in (1, 2, 4, 32)]
     names += [f"flow 10 steps w{w} + default" for w in (0.0, 1.5)]
+    names += [f"flow 10 steps w0.7 T{T} + default" for T in TEMPERATURES]
+    names += ["token encoder mean (mu, no flow) + default"]
     names += ["streaming 3-group chunks + default"]
     rows = {k: [] for k in names}
     timing = {"flow_s": 0.0, "mel2wav_s": {k: 0.0 for k in mel2wav}, "audio_s": 0.0, "ttfa_s": [], "stream_total_s": 0.0}
@@ -118,7 +123,7 @@ def main():
             for k, f in mel2wav.items():
                 outs[f"copy-synthesis {k}"] = f(gt_mel)
             t0 = time.perf_counter()
-            mel = voc.tokens_to_mel(codes, 10, 0.7)                   # the defaults
+            mel = voc.tokens_to_mel(codes, 10, 0.7, temperature=1.0)  # the paper's settings
             timing["flow_s"] += time.perf_counter() - t0
             timing["audio_s"] += ref.numel() / SR
             for k, f in mel2wav.items():
@@ -126,9 +131,13 @@ def main():
                 outs[f"flow 10 w0.7 + {k}"] = f(mel)
                 timing["mel2wav_s"][k] += time.perf_counter() - t0
             for n in (1, 2, 4, 32):
-                outs[f"flow {n} steps w0.7 + default"] = voc.decode(codes, n, 0.7)
+                outs[f"flow {n} steps w0.7 + default"] = voc.decode(codes, n, 0.7, temperature=1.0)
             for w in (0.0, 1.5):
-                outs[f"flow 10 steps w{w} + default"] = voc.decode(codes, 10, w)
+                outs[f"flow 10 steps w{w} + default"] = voc.decode(codes, 10, w, temperature=1.0)
+            for T in TEMPERATURES:
+                outs[f"flow 10 steps w0.7 T{T} + default"] = voc.decode(codes, 10, 0.7, temperature=T)
+            mu = flow.encoder(voc.codes(codes)[None], [G])[0]
+            outs["token encoder mean (mu, no flow) + default"] = voc.mel2wav(flow.denormalize(mu)).float()
             t0 = time.perf_counter()
             pieces = []
             for piece in voc.stream(codes):

@@ -14,7 +14,7 @@ from aqaa_ref.vocoder import (StreamDecoder, VOCODER_MEL, FlowVocoder, GriffinLi
                               UNetConfig, Vocoder, VocoderConfig, check_codes, cosine_warp, euler_sample,
                               frame_noise, guided_velocity, interleave_codes, load_vocoder, mel_frames,
                               save_vocoder, to_vocoder_codes, train_mel2wav, train_vocoder)
-from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, time_grid
+from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, frame_noise, time_grid
 from aqaa_ref.vocoder.mel2wav import load_mel2wav, save_mel2wav
 from aqaa_ref.vocoder.token_encoder import TokenEncoder, length_regulate
 from aqaa_ref.vocab import AudioVocab
@@ -269,3 +269,14 @@ def test_istft_synthesis_inverts_a_true_stft_and_gl_keeps_it():
     assert (one - exact)[:, 640:-640].abs().max() < 1e-3
     eight = voc.synthesize(log_mag, phase, gl_iters=8)
     assert (eight - exact).abs().mean() < 0.1 * y.abs().mean()
+
+
+def test_temperature_scales_the_starting_noise(flow):
+    codes = torch.as_tensor(random_codes(3))
+    G = codes.numel() // 5
+    z = frame_noise(0, 0, G, flow.cfg.mel.n_mels, flow.cfg.frames_per_group)
+    with torch.no_grad():
+        a = flow.sample(codes, 2, 0.0, temperature=0.5)
+        b = flow.sample(codes, 2, 0.0, noise=z * 0.5, temperature=1.0)
+        c = flow.sample(codes, 2, 0.0, temperature=1.0)
+    assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, c)

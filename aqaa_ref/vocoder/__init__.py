@@ -21,7 +21,7 @@ import hashlib
 import json
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 from safetensors.torch import load_file
@@ -75,14 +75,16 @@ class Vocoder:
         return check_codes(codes, self.flow.n_linguistic, self.flow.n_semantic)
 
     @torch.no_grad()
-    def tokens_to_mel(self, codes, n_steps=None, guidance=None, seed: int = 0, trajectory=None) -> torch.Tensor:
-        """(N,) codes -> (n_mels, 12 G) log-mel."""
-        return self.flow.sample(self.codes(codes), n_steps, guidance, seed=seed, trajectory=trajectory)
+    def tokens_to_mel(self, codes, n_steps=None, guidance=None, seed: int = 0, trajectory=None,
+                      temperature=None) -> torch.Tensor:
+        """(N,) codes -> (n_mels, 12 G) log-mel. None: the model config's inference settings."""
+        return self.flow.sample(self.codes(codes), n_steps, guidance, seed=seed, trajectory=trajectory,
+                                temperature=temperature)
 
     @torch.no_grad()
-    def decode(self, codes, n_steps=None, guidance=None, seed: int = 0) -> torch.Tensor:
+    def decode(self, codes, n_steps=None, guidance=None, seed: int = 0, temperature=None) -> torch.Tensor:
         """(N,) codes -> (12 G * hop,) float32 waveform (empty codes -> empty audio)."""
-        mel = self.tokens_to_mel(codes, n_steps, guidance, seed)
+        mel = self.tokens_to_mel(codes, n_steps, guidance, seed, temperature=temperature)
         return self.mel2wav(mel).float()
 
     def stream(self, codes, chunk_groups: int = 3, context_groups: int = 3, overlap_frames: int = 4,
@@ -168,6 +170,8 @@ class StreamDecoder:
 
 
 # ----------------------------------------------------------------------------- training
+
+INFERENCE_FIELDS = ("n_steps", "guidance", "temperature")
 
 def tokenizer_identity(tokenizer) -> str:
     """A short hash that changes when the tokenizer's weights or config change."""
@@ -294,10 +298,16 @@ def load_vocoder(folder) -> FlowVocoder:
 
 
 def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) -> FlowVocoder:
-    """Cached under cache_dir()/vocoder/<hash(cfg, corpus config, tokenizer identity)>."""
-    folder = cache_dir() / "vocoder" / config_hash(cfg, corpus.config, tokenizer_identity(tokenizer))
+    """Cached under cache_dir()/vocoder/<hash(training config, corpus config, tokenizer identity)>.
+
+    The inference settings (n_steps, guidance, temperature) are not part of the key: a
+    cached model is returned with the caller's values for them."""
+    training = {k: v for k, v in asdict(cfg).items() if k not in INFERENCE_FIELDS}
+    folder = cache_dir() / "vocoder" / config_hash(training, corpus.config, tokenizer_identity(tokenizer))
     if (folder / "config.json").exists():
-        return load_vocoder(folder)
+        model = load_vocoder(folder)
+        model.cfg = replace(model.cfg, **{k: getattr(cfg, k) for k in INFERENCE_FIELDS})
+        return model
     model = train_vocoder(corpus, tokenizer, cfg, progress)
     save_vocoder(model, folder)
     return model

@@ -105,6 +105,7 @@ class VocoderConfig:
     # inference defaults
     n_steps: int = 10
     guidance: float = 0.7
+    temperature: float = 1.0        # scale of the starting noise (Grad-TTS / Matcha-TTS "temperature")
     # training
     seed: int = 0
     steps: int = 800
@@ -208,7 +209,8 @@ class FlowVocoder(nn.Module):
 
     @torch.no_grad()
     def sample(self, codes: torch.Tensor, n_steps: int | None = None, guidance: float | None = None,
-               noise: torch.Tensor | None = None, seed: int = 0, trajectory: list | None = None) -> torch.Tensor:
+               noise: torch.Tensor | None = None, seed: int = 0, trajectory: list | None = None,
+               temperature: float | None = None) -> torch.Tensor:
         """Generate the log-mel of one code stream.
 
         codes: (5G,) long (validated by the caller); noise: (n_mels, 12G) or None for
@@ -222,6 +224,7 @@ class FlowVocoder(nn.Module):
         if G == 0:
             return torch.zeros(cfg.mel.n_mels, 0)
         z = noise if noise is not None else frame_noise(seed, 0, G, cfg.mel.n_mels, cfg.frames_per_group)
+        z = z * (cfg.temperature if temperature is None else temperature)
         mask = self.frame_mask([G])                                       # (1, 1, F)
         mu = self.encoder(codes[None], [G])                               # (1, n_mels, F)
 
