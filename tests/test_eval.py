@@ -1,0 +1,164 @@
+"""aqaa_ref.eval: the toy StepEval on the tiny corpus.
+
+The tiny recognizer (15 training steps) hears next to nothing, so the correctness checks
+swap in :class:`OracleTranscripts`: the tiny recognizer's network (the classifiers' features
+still use it) with a lookup that returns the eSpeak phonemes of known corpus renderings and
+nothing for any other audio. That isolates the scoring logic and the threshold's separation
+of the corpus's real answer strings; the real judges' numbers are in the module docstring.
+"""
+import math
+
+import matplotlib
+import pytest
+import torch
+
+from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
+from aqaa_ref.eval import (DIMENSIONS, AnswerRecord, EvalResult, Judges, calibrate_correctness, classifier_accuracy,
+                           dtw_mel_l1, evaluate, radar_plot, reference_records, score_answer, style_contrasts)
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return build_corpus(CorpusConfig.from_preset("tiny"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def judges(corpus):
+    torch.set_num_threads(1)
+    return Judges.load_or_train(corpus, "tiny", progress=False)
+
+
+class OracleTranscripts:
+    """A perfect 'recognizer' for the corpus's own answer renderings (test-only)."""
+
+    def __init__(self, rec, corpus):
+        self.model, self.cfg = rec.model, rec.cfg
+        self.table = {}
+        for it in corpus.split("test"):
+            wav = corpus.answer_wav(it, 16_000)
+            self.table[self.key(wav)] = phoneme_tokens(" ".join(r.phonemes for r in it.answer_audio))
+
+    @staticmethod
+    def key(wav):
+        return (wav.numel(), round(float(wav.double().abs().sum()), 3))
+
+    def transcribe(self, wav, sample_rate):
+        return list(self.table.get(self.key(wav), []))
+
+
+@pytest.fixture(scope="module")
+def oracle_judges(corpus, judges):
+    return Judges(judges.cfg, OracleTranscripts(judges.recognizer, corpus), judges.voice, judges.language)
+
+
+def _wrong_answer(items, item):
+    """Another item of the same family and language with a different answer text."""
+    return next(b for b in items if b.family == item.family and b.language == item.language
+                and b.answer_text != item.answer_text)
+
+
+def test_reference_audio_scores_full_marks(corpus, oracle_judges):
+    items = corpus.split("test")
+    for rec in reference_records(items[::5], corpus):
+        s = score_answer(rec, oracle_judges, corpus)
+        assert s["correct"] == 1.0 and s["per"] == 0.0 and s["text_per"] == 0.0
+        assert s["rate_ratio"] == pytest.approx(1.0) and s["rate_ok"] == 1.0
+        assert s["f0_ratio"] == pytest.approx(1.0) and s["f0_ok"] == 1.0
+        assert s["mel_l1"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_wrong_answer_of_same_family_scores_lower(corpus, oracle_judges):
+    items = corpus.split("test")
+    item = next(it for it in items if it.family == "logical_reasoning")
+    other = _wrong_answer(items, item)
+    right = score_answer(AnswerRecord(item, corpus.answer_wav(item, 16_000)), oracle_judges, corpus)
+    wrong = score_answer(AnswerRecord(item, corpus.answer_wav(other, 16_000), other.answer_text), oracle_judges, corpus)
+    assert right["correct"] == 1.0 and wrong["correct"] == 0.0
+    assert wrong["per"] > oracle_judges.cfg.correct_threshold and wrong["mel_l1"] > right["mel_l1"] + 0.1
+    assert wrong["text_per"] == 0.0           # its audio does say its own text: aligned, just wrong
+    assert math.isnan(right["text_per"])      # audio-only answer: no text channel to align
+
+
+def test_threshold_calibration_separates_right_from_wrong(corpus, oracle_judges):
+    cal = calibrate_correctness(oracle_judges, corpus)
+    assert cal["reference"] == 1.0 and cal["reference_strict"] == 1.0
+    assert cal["pairs_other"] > 50
+    assert cal["other_answer"] < 0.05         # wrong answers of the same family are rejected
+    if cal["pairs_same"]:
+        assert cal["same_answer_other_rendering"] >= 0.9
+
+
+def test_real_tiny_judges_run_end_to_end(corpus, judges):
+    cal = calibrate_correctness(judges, corpus)   # the 15-step recognizer: numbers exist, in range
+    assert all(0.0 <= cal[k] <= 1.0 or math.isnan(cal[k]) for k in ("reference", "other_answer"))
+    res = evaluate(reference_records(corpus.split("test"), corpus), judges, corpus)
+    families = {it.family for it in corpus.split("test")}
+    table = res.table()
+    assert all(f in table for f in families) and all(d in table.splitlines()[0] for d in DIMENSIONS)
+    summary = res.summary("family")
+    assert set(summary) == families | {"all"} and summary["all"]["n"] == len(corpus.split("test"))
+    assert summary["all"]["rate_ok"] == 1.0 and summary["all"]["f0_ok"] == 1.0
+    assert set(res.to_dict()["by_condition"]) == {it.condition for it in corpus.split("test")} | {"all"}
+
+
+def test_classifiers_beat_majority_class(corpus, judges):
+    acc = classifier_accuracy(judges, corpus, "test")
+    for name in ("voice", "language"):
+        assert acc[name]["accuracy"] > acc[name]["majority"], (name, acc[name])
+    assert acc["voice"]["unseen_labels"] > 0      # the unseen test voice m4 is left out, and counted
+
+
+@pytest.mark.parametrize("wav", [torch.zeros(0), torch.zeros(16_000), torch.zeros(100)])
+def test_silence_scores_zero_without_crashing(corpus, oracle_judges, wav):
+    item = corpus.split("test")[0]
+    s = score_answer(AnswerRecord(item, wav, "seven"), oracle_judges, corpus)
+    assert s["correct"] == 0.0 and s["per"] == 1.0 and s["voice_ok"] == 0.0 and s["language_ok"] == 0.0
+    assert s["rate_ok"] == 0.0 and s["f0_ok"] == 0.0 and math.isnan(s["mel_l1"])
+
+
+@pytest.mark.parametrize("bad", ["not a record", AnswerRecord(None, torch.zeros(2, 100)),
+                                 AnswerRecord(None, [0.0, 0.1]), AnswerRecord(None, torch.zeros(100, dtype=torch.int16)),
+                                 AnswerRecord(None, torch.tensor([0.0, float("nan")]))])
+def test_bad_input_is_a_one_line_value_error(corpus, oracle_judges, bad):
+    with pytest.raises(ValueError) as e:
+        score_answer(bad, oracle_judges, corpus)
+    assert "\n" not in str(e.value)
+
+
+def test_style_contrasts_on_ground_truth(corpus):
+    items = [it for it in corpus.split("test") if it.style in ("slow", "fast", "high", "low")]
+    c = style_contrasts(reference_records(items, corpus))
+    assert min(c["counts"].values()) >= 1     # the tiny test split has every one of the four styles
+    assert c["slow_over_fast"] > 1.3 and c["high_over_low"] > 1.2
+
+
+def test_dtw_mel_l1_matches_brute_force_and_ignores_tempo():
+    rng = torch.Generator().manual_seed(0)
+    a, b = torch.randn(8, 7, generator=rng), torch.randn(8, 5, generator=rng)
+    c = (a.T[:, None] - b.T[None]).abs().mean(-1).tolist()
+    D = [[math.inf] * 6 for _ in range(8)]
+    D[0][0] = 0.0
+    for i in range(1, 8):
+        for j in range(1, 6):
+            cost = c[i - 1][j - 1]
+            D[i][j] = min(D[i - 1][j] + cost, D[i][j - 1] + cost, D[i - 1][j - 1] + 2 * cost)
+    assert dtw_mel_l1(a, b) == pytest.approx(D[7][5] / 12)
+    assert dtw_mel_l1(a, a.repeat_interleave(2, dim=1)) == pytest.approx(0.0)   # slower, same sounds
+
+
+def test_radar_plot_returns_axis(corpus, judges):
+    res = evaluate(reference_records(corpus.split("test")[::3], corpus), judges, corpus)
+    ax = radar_plot({"reference": res, "again": EvalResult(res.scores)})
+    assert ax.name == "polar" and len(ax.lines) == 2
+    ax2 = radar_plot(res, dimension=None)
+    assert len(ax2.get_xticklabels()) == 5
