@@ -6,6 +6,9 @@
                          [--output text+audio|audio|text]; prints the text channel
     train                run the toy post-training path (pre-train, SFT-1, SFT-2, DPO, merge)
                          and score held-out questions after each stage:  --preset tiny|toy
+    ablate NAME          the paper's ablations at toy scale (format, concat, codebook, dpo, merge,
+                         all), trained on top of the recipe's cached stages and printed as
+                         tables:  --preset tiny|toy  [--limit N]
     data build           build a corpus:  --preset tiny|toy|large  [--seed N]
     data samples         regenerate data_samples/ (the shipped example questions)
 
@@ -149,6 +152,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
+ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.ablations.ABLATIONS + all
+
+
+def _cmd_ablate(args) -> int:
+    from .ablations import run_ablation
+
+    run_ablation(args.name, args.preset, args.limit, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aqaa_ref", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -174,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-eval", dest="eval", action="store_false")
     tr.add_argument("--limit", type=int, default=None, help="score only the first N test questions")
     tr.set_defaults(func=_cmd_train)
+    ab = sub.add_parser("ablate", help="run one of the paper's ablations at toy scale and print its table")
+    ab.add_argument("name", choices=ABLATION_CHOICES)
+    ab.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+    ab.add_argument("--limit", type=int, default=None, help="score this many strided test questions")
+    ab.add_argument("--quiet", action="store_true", help="no progress bars")
+    ab.set_defaults(func=_cmd_ablate)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="build (or reuse) a corpus")
     b.add_argument("--preset", default="toy", choices=["tiny", "toy", "large"])
