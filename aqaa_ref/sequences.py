@@ -128,21 +128,28 @@ class SequenceBuilder:
         return concat_segments(self.fmt, segments, self.concat_mode, self.vocab, self.special)
 
     # -- the prompt -------------------------------------------------------------------
-    def prompt_turns(self, question_ids: list[int], instruction: str | None, output: str) -> list[tuple]:
-        """System + human turns. question_ids: the question's LLSSS ids."""
+    def prompt_turns(self, question_ids: list[int], instruction: str | None, output: str,
+                     question_text: str | None = None) -> list[tuple]:
+        """System + human turns. question_ids: the question's LLSSS ids; or ``question_text``
+        to ask in text instead (the text-in control model of the end-to-end benchmark)."""
         if output not in SYSTEM_PROMPTS:
             raise ValueError(f"output must be one of {sorted(SYSTEM_PROMPTS)}, got {output!r}")
-        human = (self.text(instruction + ": ") if instruction else []) + wrap_audio(question_ids, self.special)
+        question = self.text(question_text) if question_text is not None else wrap_audio(question_ids, self.special)
+        human = (self.text(instruction + ": ") if instruction else []) + question
         return [("system", self.text(SYSTEM_PROMPTS[output])), ("human", human)]
 
-    def prompt(self, question_ids: list[int], instruction: str | None = None, output: str = "text+audio") -> list[int]:
+    def prompt(self, question_ids: list[int], instruction: str | None = None, output: str = "text+audio",
+               question_text: str | None = None) -> list[int]:
         """Input ids ending with ``<|BOT|>assistant\\n``: what generation starts from."""
-        ids, _ = build_chat(self.chat, self.prompt_turns(question_ids, instruction, output), add_generation_prompt=True)
+        turns = self.prompt_turns(question_ids, instruction, output, question_text)
+        ids, _ = build_chat(self.chat, turns, add_generation_prompt=True)
         return ids
 
-    def sft_example(self, item, output: str = "text+audio") -> dict:
-        q = self.table.ids(item.question_audio.path)
-        turns = self.prompt_turns(q, item.instruction, output) + [("assistant", self.answer_ids(item, output))]
+    def sft_example(self, item, output: str = "text+audio", question: str = "audio") -> dict:
+        """question: "audio" (the spoken question, AQAA) or "text" (its transcript: the control)."""
+        q = self.table.ids(item.question_audio.path) if question == "audio" else []
+        qt = item.question.text if question == "text" else None
+        turns = self.prompt_turns(q, item.instruction, output, qt) + [("assistant", self.answer_ids(item, output))]
         ids, labels = build_chat(self.chat, turns)
         return {"input_ids": ids, "labels": labels}
 
@@ -182,11 +189,13 @@ def pretrain_examples(builder: SequenceBuilder, corpus, mix: dict, seed: int = 0
     return out
 
 
-def sft_examples(builder: SequenceBuilder, items, aqta_fraction: float = 0.3, seed: int = 0) -> list[dict]:
-    """AQTAA for every item plus AQTA (text answers) for a seeded ``aqta_fraction`` of them."""
+def sft_examples(builder: SequenceBuilder, items, aqta_fraction: float = 0.3, seed: int = 0,
+                 question: str = "audio") -> list[dict]:
+    """AQTAA for every item plus AQTA (text answers) for a seeded ``aqta_fraction`` of them.
+    question="text": the same examples asked in text (the text-in control)."""
     rng = random.Random(seed)
-    out = [builder.sft_example(it, "text+audio") for it in items]
-    out += [builder.sft_example(it, "text") for it in items if rng.random() < aqta_fraction]
+    out = [builder.sft_example(it, "text+audio", question) for it in items]
+    out += [builder.sft_example(it, "text", question) for it in items if rng.random() < aqta_fraction]
     rng.shuffle(out)
     return out
 
