@@ -219,7 +219,7 @@ def _answer_row(builder, items, answers) -> dict:
     scores = score_answers(builder, items, answers)
     s, n = summarize(scores), max(1, len(scores))
     return {"n": s["n"], "text_accuracy": s["text_accuracy"], "audio_token_accuracy": s["audio_token_accuracy"],
-            "well_formed": sum(x.well_formed and x.ended for x in scores) / n,
+            "well_formed": sum(x.well_formed for x in scores) / n,
             "answer_tokens": sum(map(len, answers)) / n}
 
 

@@ -58,14 +58,17 @@ class FormatSchedule:
         if self.phase == "final_closed":
             new_segment = {TEXT} if self.allow_new_segment and X != 0 else set()
             return {START, EOS} | new_segment
+        # the answer may end only after a whole LLSSS group (formats whose Y is not a multiple
+        # of the group size, e.g. 10:7, can close a round in the middle of one)
+        end = {EOS} if self._at_group_boundary() else set()
         if self.phase == "short_closed":
-            return {START, TEXT, EOS}
+            return {START, TEXT} | end
         if self.phase == "text":
             out = {START}
             if X is None or self.text_count < X:
                 out.add(TEXT)
             if self.text_count == 0 and self.rounds > 0:
-                out.add(EOS)
+                out |= end
             return out
         # audio phase
         if not self.final and Y is not None and self.span_count == Y:

@@ -79,7 +79,7 @@ class AnswerScore:
     text: str
     text_correct: bool
     audio_token_accuracy: float
-    well_formed: bool     # parsed with no issue (implies it ended with <|EOT|>)
+    well_formed: bool     # ended with <|EOT|> and parsed with no issue
     ended: bool           # False: ran out of max_new_tokens (a well-formed prefix)
 
 
@@ -93,7 +93,7 @@ def score_answers(builder, items, answers: list[list[int]]) -> list[AnswerScore]
         gen = p.aligned_audio()
         n = max(len(ref), len(gen), 1)
         acc = sum(a == b for a, b in zip(ref, gen)) / n
-        out.append(AnswerScore(it.id, text, _norm(text) == _norm(it.answer_text), acc, not p.issues, p.ended))
+        out.append(AnswerScore(it.id, text, _norm(text) == _norm(it.answer_text), acc, not p.issues and p.ended, p.ended))
     return out
 
 

@@ -304,3 +304,16 @@ def test_processor_incremental_state_equals_recompute():
     first = FormatLogitsProcessor(f, V, prompt_length=3)(prefix, scores)[0]
     allowed = set(torch.nonzero(first == 0).flatten().tolist())
     assert allowed == {AS} | set(range(7, 64))
+
+
+def test_answer_cannot_end_in_the_middle_of_an_llsss_group():
+    """10:7 closes its first round after 7 audio ids = 1 group + 2: <|EOT|> must wait."""
+    from aqaa_ref.constrained import END as K_END, EOS as K_EOS, LING, SEM, START as K_START, TEXT, FormatSchedule
+    s = FormatSchedule(Format.ratio(10, 7))
+    for kind in [TEXT] * 10 + [K_START] + [LING, LING, SEM, SEM, SEM, LING, LING] + [K_END]:
+        s.step(kind)
+    assert s.phase == "text" and s.rounds == 1 and K_EOS not in s.allowed()
+    s = FormatSchedule(Format.ratio(10, 15))
+    for kind in [TEXT] * 10 + [K_START] + [LING, LING, SEM, SEM, SEM] * 3 + [K_END]:
+        s.step(kind)
+    assert K_EOS in s.allowed()
