@@ -2,6 +2,7 @@
 
     demo                 train the toy models (or reuse them), answer the shipped questions in
                          data_samples/ in speech, write the answers to answers/ and report
+    eval                 the toy StepEval of the test split:  [--limit N] [--json F] [--radar F.png]
     answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
                          [--output text+audio|audio|text]; prints the text channel
     train                run the toy post-training path (pre-train, SFT-1, SFT-2, DPO, merge)
@@ -107,18 +108,15 @@ def _cmd_demo(args) -> int:
         mark = "" if heard is None else ("  [heard correctly]" if heard else "  [not heard correctly]")
         print(f"  {s['file']:<44} Q: {s['question']!r}")
         print(f"  {'':<44} A: {ans.text!r} ({ans.seconds:.1f} s audio, {ans.timings['total']:.2f} s){mark}")
-    n_text = sum(_same(a.text, s["answer"]) for s, a, _, _ in rows)
+    from .generate import same_answer
+
+    n_text = sum(same_answer(a.text, s["answer"]) for s, a, _, _ in rows)
     print(f"\ntext channel correct: {n_text}/{len(rows)}", end="")
     if judge:
         print(f" | answer audio heard as the correct answer by the independent recognizer: "
               f"{sum(bool(h) for *_, h in rows)}/{len(rows)}", end="")
     print(f"\nanswers written to {out}/ ; total {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def _same(a: str, b: str) -> bool:
-    norm = lambda x: " ".join(x.lower().replace(",", " ").split())  # noqa: E731
-    return norm(a) == norm(b)
 
 
 def _demo_judge(preset: str):
@@ -128,6 +126,41 @@ def _demo_judge(preset: str):
     except ImportError:
         return None
     return sample_judge(preset)
+
+
+def _cmd_eval(args) -> int:
+    from .eval import Judges, answer_records, evaluate, radar_plot, style_contrasts
+    from .recipe import Assets, Recipe, strided
+
+    recipe = Recipe.from_preset(args.preset)
+    assets = Assets(recipe, progress=not args.quiet)
+    from .pipeline import AQAA
+
+    aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet, assets=assets)
+    judges = Judges.load_or_train(assets.corpus, args.preset, progress=not args.quiet)
+    items = strided(assets.corpus.split("test"), args.limit)
+    t0 = time.perf_counter()
+    res = evaluate(answer_records(aqaa, items, assets.table), judges, assets.corpus, progress=not args.quiet)
+    print(f"toy StepEval: {len(items)} test questions answered in speech by the {args.stage} model "
+          f"({args.preset} preset) and scored from the audio in {time.perf_counter() - t0:.0f} s\n")
+    print(res.table("condition"))
+    print()
+    print(res.table("family"))
+    c = style_contrasts(res)
+    print(f"\nslow/fast duration per phoneme {c['slow_over_fast']:.2f}; high/low median F0 {c['high_over_low']:.2f} "
+          f"(items {c['counts']})")
+    if args.json:
+        from .cache import atomic_write_json
+        atomic_write_json(Path(args.json), res.to_dict())
+        print(f"wrote {args.json}")
+    if args.radar:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        radar_plot({args.stage: res}, "correct")
+        plt.savefig(args.radar, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.radar}")
+    return 0
 
 
 def _cmd_train(args) -> int:
@@ -175,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(demo)
     demo.add_argument("--out", default="answers", help="folder for the answer audio")
     demo.set_defaults(func=_cmd_demo)
+    ev = sub.add_parser("eval", help="the toy StepEval: answer the test questions in speech and score the audio")
+    model_args(ev)
+    ev.add_argument("--limit", type=int, default=None, help="score an evenly strided subset of N test questions")
+    ev.add_argument("--json", default=None, help="also write every score to this JSON file")
+    ev.add_argument("--radar", default=None, help="also draw the radar plot to this PNG")
+    ev.set_defaults(func=_cmd_eval)
     ans = sub.add_parser("answer", help="answer one spoken question")
     ans.add_argument("question", help="the question: a WAV/FLAC/OGG file, any sample rate")
     ans.add_argument("--out", default="answer.wav")

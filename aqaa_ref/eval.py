@@ -363,6 +363,14 @@ def reference_records(items: list[Item], corpus) -> list[AnswerRecord]:
     return [AnswerRecord(it, corpus.answer_wav(it, SR), it.answer_text) for it in items]
 
 
+def answer_records(aqaa, items: list[Item], table, batch_size: int = 32) -> list[AnswerRecord]:
+    """Each item's spoken question (its audio ids from ``table``, an AudioTable) answered in
+    speech by ``aqaa`` (an :class:`aqaa_ref.pipeline.AQAA`), batched -> AnswerRecords."""
+    prompts = [aqaa.prompt(table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
+    answers = aqaa.answer_prompts(prompts, batch_size=batch_size)
+    return [AnswerRecord(it, a.wav, a.text) for it, a in zip(items, answers)]
+
+
 def style_contrasts(records_or_scores) -> dict:
     """Do slow answers last longer than fast ones, and high answers sound higher than low ones?
 

@@ -73,6 +73,11 @@ def _norm(s: str) -> str:
     return " ".join(s.lower().replace(",", " ").split())
 
 
+def same_answer(a: str, b: str) -> bool:
+    """Two text answers are the same up to case, commas and whitespace."""
+    return _norm(a) == _norm(b)
+
+
 @dataclass
 class AnswerScore:
     item_id: str

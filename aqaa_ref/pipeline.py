@@ -178,6 +178,27 @@ class AQAA:
         return Answer(text, audio_out, ids, q, parsed.ended,
                       dict(tokenize=t1 - t0, generate=t2 - t1, vocode=t3 - t2, total=t3 - t0))
 
+    def answer_prompts(self, prompts: list[list[int]], output: str = "text+audio", batch_size: int = 32) -> list[Answer]:
+        """Many prompts at once (batched, left-padded generation: the same greedy tokens as
+        :meth:`answer`), each answer vocoded. For evaluation over a test split."""
+        from .generate import generate_answers
+
+        t0 = time.perf_counter()
+        gen = generate_answers(self.model, self.builder, prompts, max_new_tokens=self.max_new_tokens,
+                               batch_size=batch_size, output="text" if output == "text" else "text+audio")
+        out = []
+        for ids, prompt in zip(gen, prompts):
+            parsed = parse_answer(ids, self.vocab, self.special)
+            wav = torch.zeros(0)
+            if output != "text" and self.vocoder is not None:
+                wav = self.vocoder.decode(to_vocoder_codes(parsed.aligned_audio(), self.vocab))
+            q = [t for t in prompt if self.vocab.is_audio(torch.tensor(t))]
+            out.append(Answer(decode_text(self.builder.tok, parsed.text_ids), wav, ids, q, parsed.ended))
+        seconds = time.perf_counter() - t0
+        for a in out:
+            a.timings = {"batch_total": seconds}
+        return out
+
     def stream(self, audio, sample_rate: int | None = None, instruction: str | None = None,
                output: str = "text+audio", chunk_groups: int = 3) -> Iterator[Event]:
         """The answer as it is made: text pieces and audio pieces, interleaved.

@@ -29,13 +29,10 @@ from pathlib import Path
 import torch
 
 from aqaa_ref.cache import atomic_write_json
-from aqaa_ref.eval import AnswerRecord, Judges, evaluate, style_contrasts
-from aqaa_ref.generate import generate_answers
-from aqaa_ref.interleave import parse_answer
+from aqaa_ref.eval import AnswerRecord, Judges, answer_records, evaluate, style_contrasts
+from aqaa_ref.generate import same_answer
 from aqaa_ref.pipeline import AQAA
 from aqaa_ref.recipe import Assets, Recipe, strided
-from aqaa_ref.text_tokenizer import decode_text
-from aqaa_ref.vocoder import to_vocoder_codes
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -53,17 +50,6 @@ def training_seconds(assets: Assets, aqaa: AQAA) -> dict:
     out["flow vocoder"] = aqaa.vocoder.flow.train_info.get("train_seconds", float("nan"))
     out["mel-to-wave"] = getattr(aqaa.vocoder.mel2wav, "train_info", {}).get("train_seconds", float("nan"))
     out["total"] = sum(out.values())
-    return out
-
-
-def answer_all(aqaa: AQAA, prompts: list[list[int]], output: str = "text+audio") -> list[tuple[str, torch.Tensor]]:
-    """Batched greedy generation (the same tokens as ``AQAA.answer``), then the vocoder."""
-    ids = generate_answers(aqaa.model, aqaa.builder, prompts, max_new_tokens=aqaa.max_new_tokens, output=output)
-    out = []
-    for a in ids:
-        p = parse_answer(a, aqaa.vocab, aqaa.special)
-        wav = aqaa.vocoder.decode(to_vocoder_codes(p.aligned_audio(), aqaa.vocab)) if output != "text" else torch.zeros(0)
-        out.append((decode_text(aqaa.builder.tok, p.text_ids), wav))
     return out
 
 
@@ -127,11 +113,10 @@ def main():
 
     items = strided(assets.corpus.split("test"), args.limit)
     t0 = time.perf_counter()
-    prompts = [aqaa.prompt(assets.table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
-    answers = answer_all(aqaa, prompts)
+    records = answer_records(aqaa, items, assets.table)
     gen_s = time.perf_counter() - t0
-    res = evaluate([AnswerRecord(it, wav, text) for it, (text, wav) in zip(items, answers)], judges, assets.corpus)
-    text_ok = [t.strip().lower() == it.answer_text.strip().lower() for it, (t, _) in zip(items, answers)]
+    res = evaluate(records, judges, assets.corpus)
+    text_ok = [same_answer(r.text, it.answer_text) for it, r in zip(items, records)]
     print(f"\n{len(items)} test questions answered in speech in {gen_s:.1f} s; toy StepEval by condition:")
     print(res.table("condition"))
     print("\nby family:")
@@ -151,13 +136,13 @@ def main():
     unseen = [it for it in items if it.condition == "unseen_fact"]
     if args.control and unseen:
         model, info = control_model(assets, args.control_steps)
-        audio_in = AQAA(aqaa.dual, model, aqaa.builder, aqaa.vocoder)     # the control's weights, text prompts
+        control = AQAA(aqaa.dual, model, aqaa.builder, aqaa.vocoder)      # the control's weights, text prompts
         prompts = [aqaa.builder.prompt([], it.instruction, "text+audio", question_text=it.question.text) for it in unseen]
-        ctl = answer_all(audio_in, prompts)
-        ctl_res = evaluate([AnswerRecord(it, wav, text) for it, (text, wav) in zip(unseen, ctl)], judges, assets.corpus)
+        ctl = control.answer_prompts(prompts)
+        ctl_res = evaluate([AnswerRecord(it, a.wav, a.text) for it, a in zip(unseen, ctl)], judges, assets.corpus)
         a = by_cond["unseen_fact"]["correct"]
         c = ctl_res.summary("condition")["unseen_fact"]["correct"]
-        ctl_text = sum(t.strip().lower() == it.answer_text.strip().lower() for it, (t, _) in zip(unseen, ctl)) / len(unseen)
+        ctl_text = sum(same_answer(a.text, it.answer_text) for it, a in zip(unseen, ctl)) / len(unseen)
         report["control"] = {"info": info, "audio_in_correct": a, "text_in_correct": c, "ratio": a / c if c else None,
                              "audio_in_text_accuracy": report["text_channel_accuracy"]["unseen_fact"],
                              "text_in_text_accuracy": ctl_text}

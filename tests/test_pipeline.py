@@ -160,3 +160,20 @@ def test_cli_answer_writes_audio_and_prints_text(tmp_path):
     r = subprocess.run([sys.executable, "-m", "aqaa_ref", "answer", str(tmp_path / "missing.wav"), "--preset", "tiny"],
                        capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_answer_prompts_batched_equals_one_by_one(aqaa):
+    paths = [s["path"] for s in load_samples()[:3]]
+    singles = [aqaa.answer(p) for p in paths]
+    prompts = [aqaa.prompt(a.question_ids, None, "text+audio") for a in singles]
+    batched = aqaa.answer_prompts(prompts, batch_size=2)
+    for one, many in zip(singles, batched):
+        assert many.ids == one.ids and many.text == one.text and many.question_ids == one.question_ids
+        assert torch.allclose(many.wav, one.wav, atol=1e-5)
+
+
+def test_cli_eval_prints_the_tables(tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--preset", "tiny", "--limit", "4", "--quiet", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "condition" in text and "family" in text and "correct" in text and out.exists()

@@ -1,0 +1,126 @@
+"""Writes notebooks/09_evaluation_and_ablations.ipynb (cells only; execute with nbconvert).
+
+    .venv/bin/python tools/make_nb09.py
+    .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 \
+        notebooks/09_evaluation_and_ablations.ipynb
+"""
+from pathlib import Path
+
+import nbformat as nbf
+
+md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+cells = [
+md("""# 09 · Evaluation and the paper's ablations, at toy scale
+
+**The toy StepEval.** StepEval-Audio-360 rates spoken answers per dimension with human and LLM
+judges. Every answer in our corpus is checkable, so here the judges are small models trained
+only on the data engine's ground-truth audio (`aqaa_ref.eval.Judges`): the independent CTC
+recognizer (notebook 07), and linear voice and language classifiers. From the **answer audio**
+alone they score: correctness (does the recognizer hear the expected answer?), text-audio
+alignment (does the audio say what the text channel says?), instruction following (speaking
+rate, pitch, voice, language against the reference rendering of the requested style), and
+audio quality (DTW mel distance to that rendering).
+
+**The ablations.** Each of the paper's design choices, re-trained at toy scale with reduced
+steps (`aqaa_ref.ablations`): the output format (Table 1), multi-segment concatenation
+(Table 2), dual vs single codebook, masked vs unmasked DPO, the 5:5:1 merge. Every variant is
+cached by its config: `python -m aqaa_ref ablate all` trains them once; this notebook reads
+them back (in `AQAA_QUICK=1` mode it trains the tiny variants, in seconds)."""),
+code("""import os, math, time
+import torch
+import matplotlib.pyplot as plt
+
+from aqaa_ref.pipeline import AQAA
+from aqaa_ref.recipe import Recipe, Assets, strided
+from aqaa_ref.eval import (Judges, answer_records, evaluate, reference_records, style_contrasts, radar_plot,
+                           classifier_accuracy)
+from aqaa_ref.ablations import run_ablation, paper_direction, ABLATIONS
+
+QUICK = os.environ.get("AQAA_QUICK") == "1"
+PRESET = "tiny" if QUICK else "toy"
+LIMIT = 14 if QUICK else None           # test questions scored (None: all 324)
+torch.manual_seed(0)
+print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)")"""),
+md("""## 1. The judges, and the ceiling
+
+Before judging a model, judge the judges: their accuracy on held-out ground-truth audio, and
+the scores of the *reference* answers themselves (the best any model can get here)."""),
+code("""recipe = Recipe.from_preset(PRESET)
+assets = Assets(recipe, progress=False)
+aqaa = AQAA.from_recipe(recipe, assets=assets, progress=False)
+judges = Judges.load_or_train(assets.corpus, PRESET, progress=False)
+acc = classifier_accuracy(judges, assets.corpus, "test")
+print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in acc.items()})
+items = strided(assets.corpus.split("test"), LIMIT)
+ceiling = evaluate(reference_records(items, assets.corpus), judges, assets.corpus)
+print(ceiling.table("condition"))"""),
+md("""## 2. The model's spoken answers
+
+Every selected test question is answered in speech by the 5:5:1 merge (the same greedy,
+format-constrained tokens as `AQAA.answer`, generated in batches), vocoded, and scored from the
+audio. The columns: `correct` (share heard as the expected answer), `per` (phoneme error rate
+against the expected answer), `text_per` (audio against the model's own text channel),
+`rate_ok` / `f0_ok` (within 20 % of the requested duration / 10 % of the requested pitch),
+`voice_ok`, `language_ok`, `mel_l1` (distance to the reference rendering), `ref_per` (the
+judge's own floor on the reference)."""),
+code("""t0 = time.time()
+records = answer_records(aqaa, items, assets.table)
+model_res = evaluate(records, judges, assets.corpus)
+print(f"{len(records)} questions answered and scored in {time.time() - t0:.0f} s\\n")
+print(model_res.table("condition"))
+print()
+print(model_res.table("family"))"""),
+code("""fig = plt.figure(figsize=(13, 5.5))
+radar_plot({"reference (ceiling)": ceiling, "toy model (5:5:1 merge)": model_res}, "correct",
+           ax=fig.add_subplot(1, 2, 1, projection="polar"))
+radar_plot({"reference (ceiling)": ceiling, "toy model (5:5:1 merge)": model_res}, None,
+           ax=fig.add_subplot(1, 2, 2, projection="polar"))
+plt.tight_layout(); plt.show()"""),
+md("""### Instruction following, from the signal
+
+Do "slow" answers last longer than "fast" ones (per phoneme), and do "high" answers sound
+higher than "low" ones? The same measurement on the references gives the target contrast."""),
+code("""for name, res in [("reference", ceiling), ("model", model_res)]:
+    c = style_contrasts(res)
+    print(f"{name:<10} slow/fast duration per phoneme {c['slow_over_fast']:.2f} | high/low median F0 "
+          f"{c['high_over_low']:.2f} | items {c['counts']}")"""),
+md("""## 3. The ablations
+
+Each call below trains its variants (or reads them from the cache), answers the test questions
+and prints the paper's finding, then the table. Accuracy columns: `text_accuracy` = the text
+channel equals the expected answer; `audio_token_accuracy` = position-wise agreement of the
+generated audio ids with the reference rendering's (voice, rate and pitch included);
+`well_formed` = the answer ended and parsed cleanly."""),
+code("""results = {}
+for name in ABLATIONS:
+    results[name] = run_ablation(name, PRESET, progress=False)
+    print()"""),
+code("""fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
+def bars(ax, rows, key, metric, title):
+    names = [str(r[key]) for r in rows]
+    vals = [r.get(metric) if r.get(metric) is not None else float("nan") for r in rows]
+    ax.bar(range(len(rows)), vals, color=[f"C{i}" for i in range(len(rows))])
+    ax.set_xticks(range(len(rows))); ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=9); ax.set_ylabel(metric, fontsize=8)
+first_key = lambda rows: next(iter(rows[0]))
+for ax, (name, metric) in zip(axes, [("format", "audio_token_accuracy"), ("concat", "audio_token_accuracy"),
+                                     ("codebook", "text_accuracy"), ("dpo", "text_accuracy"),
+                                     ("merge", "text_accuracy")]):
+    rows = results[name]
+    metric = metric if metric in rows[0] else next(k for k, v in rows[0].items() if isinstance(v, float))
+    bars(ax, rows, first_key(rows), metric, name)
+plt.tight_layout(); plt.show()"""),
+md("""## What to take away
+
+The tables above are this run's; the closing notes of the project (and
+`benchmarks/results/ablation_*_toy.json`) say which of the paper's directions they reproduce
+at toy scale and which they do not. Two cautions when reading them: the toy test set has few
+multi-segment answers (the concatenation table is noisy), and every variant is trained with
+reduced steps, so small differences are within run-to-run noise."""),
+]
+
+nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                "language": "python"}})
+out = Path(__file__).resolve().parent.parent / "notebooks" / "09_evaluation_and_ablations.ipynb"
+nbf.write(nb, out)
+print(f"wrote {out}")
