@@ -25,3 +25,17 @@ try:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is a dev dependency
     pass
+
+
+import pytest
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (small models: threads only add overhead), then restore."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

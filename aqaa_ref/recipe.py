@@ -36,7 +36,7 @@ from .sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pa
                         sft_examples, tokenize_corpus)
 from .text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from .tokenizer import DualConfig, load_or_train_dual
-from .tokenizer.ctc import edit_distance
+from .metrics import edit_distance
 from .train import TrainConfig, latest_checkpoint, load_weights, train
 from .vocab import AudioVocab
 

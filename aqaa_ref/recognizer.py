@@ -36,23 +36,13 @@ from tqdm.auto import tqdm
 from .audio import MelConfig, load_audio, log_mel
 from .cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from .data import phoneme_tokens
+from .metrics import edit_distance
 from .vocoder.unet import TransformerBlock
 
 BLANK, UNK = 0, 1
 
 
 # ----------------------------------------------------------------------------- scoring
-
-def edit_distance(ref: list, hyp: list) -> int:
-    """Levenshtein distance (substitutions + deletions + insertions), one row at a time."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
-
 
 def per(ref_tokens: list, hyp_tokens: list) -> float:
     """Phoneme error rate edit_distance / len(ref) (may exceed 1; empty ref: 0 or 1)."""

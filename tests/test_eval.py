@@ -19,12 +19,7 @@ from aqaa_ref.eval import (DIMENSIONS, AnswerRecord, EvalResult, Judges, calibra
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py: 1 torch thread (small models)
 
 
 @pytest.fixture(scope="module")

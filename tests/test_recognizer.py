@@ -7,12 +7,7 @@ from aqaa_ref.recognizer import (BLANK, CTCRecognizer, Recognizer, RecognizerCon
                                  load_recognizer, pad_batch, per, save_recognizer, train_recognizer)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py: 1 torch thread (small models)
 
 
 def test_per_hand_cases():

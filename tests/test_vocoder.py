@@ -23,12 +23,7 @@ N_L, N_S = 8, 12
 TINY = VocoderConfig.from_preset("tiny")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py: 1 torch thread (small models)
 
 
 class StandInTokenizer:

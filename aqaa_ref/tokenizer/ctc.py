@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..metrics import edit_distance
+
 BLANK, UNK = 0, 1
 
 
@@ -54,17 +56,6 @@ def greedy_decode(log_probs: torch.Tensor) -> list[int]:
             out.append(b)
         prev = b
     return out
-
-
-def edit_distance(a: list, b: list) -> int:
-    """Levenshtein distance between two sequences (substitutions, insertions, deletions)."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
 
 
 def phoneme_error_rate(hyps: list[list[int]], refs: list[list[int]]) -> float:
