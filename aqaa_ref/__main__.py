@@ -5,8 +5,8 @@
     eval                 the toy StepEval of the test split:  [--limit N] [--json F] [--radar F.png]
     answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
                          [--output text+audio|audio|text]; prints the text channel
-    train                run the toy post-training path (pre-train, SFT-1, SFT-2, DPO, merge)
-                         and score held-out questions after each stage:  --preset tiny|toy
+    train                train the whole toy pipeline: corpus, tokenizer, pre-train, SFT-1, SFT-2,
+                         DPO, merge, vocoder; then score held-out questions per stage:  --preset tiny|toy
     ablate NAME          the paper's ablations at toy scale (format, concat, codebook, dpo, merge,
                          all), trained on top of the recipe's cached stages and printed as
                          tables:  --preset tiny|toy  [--limit N]
@@ -171,9 +171,16 @@ def _cmd_train(args) -> int:
     assets = Assets(recipe)
     print(f"corpus, tokenizers and audio codes ready in {time.perf_counter() - t0:.1f} s")
     res = run_recipe(recipe, assets=assets)
-    print(f"\n{'stage':<9} {'examples':>8} {'final loss':>10} {'seconds':>8}")
+    from .vocoder import Mel2WavConfig, VocoderConfig, load_or_train_mel2wav, load_or_train_vocoder
+
+    flow = load_or_train_vocoder(assets.corpus, assets.dual, VocoderConfig.from_preset(recipe.vocoder))
+    m2w = load_or_train_mel2wav(assets.corpus, Mel2WavConfig.from_preset(recipe.vocoder))
+    print(f"\n{'stage':<13} {'examples':>8} {'final loss':>10} {'seconds':>8}   (seconds: when it was trained)")
     for stage, info in res.items():
-        print(f"{stage:<9} {info.get('examples', '-'):>8} {info.get('final_loss', float('nan')):>10.3f} {info['seconds']:>8.1f}")
+        print(f"{stage:<13} {info.get('examples', '-'):>8} {info.get('final_loss', float('nan')):>10.3f} {info['seconds']:>8.1f}")
+    for name, m in (("flow vocoder", flow), ("mel-to-wave", m2w)):
+        info = getattr(m, "train_info", {})
+        print(f"{name:<13} {info.get('n_examples', '-'):>8} {'':>10} {info.get('train_seconds', float('nan')):>8.1f}")
     if args.eval:
         scores = evaluate_stages(assets, limit=args.limit)
         print(f"\nheld-out test questions ({args.limit or 'all'}): text accuracy / audio-token accuracy")
