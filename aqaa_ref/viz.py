@@ -59,7 +59,7 @@ def spectrogram(wav: torch.Tensor, ax=None, title: str = "", sample_rate: int = 
         _, ax = plt.subplots(figsize=(8, 2.2))
     mel = mel_frames(wav.float()) if wav.numel() else torch.zeros(80, 1)
     ax.imshow(mel.numpy(), origin="lower", aspect="auto", vmin=-11, vmax=2,
-              extent=(0, wav.numel() / sample_rate, 0, mel.shape[0]))
+              extent=(0, max(wav.numel(), 160) / sample_rate, 0, mel.shape[0]))
     ax.set_xlabel("seconds")
     ax.set_ylabel("mel bin")
     ax.set_title(title, fontsize=10)
