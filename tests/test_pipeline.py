@@ -177,3 +177,12 @@ def test_cli_eval_prints_the_tables(tmp_path, capsys):
     assert main(["eval", "--preset", "tiny", "--limit", "4", "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "condition" in text and "family" in text and "correct" in text and out.exists()
+
+
+def test_cli_demo_writes_a_spoken_answer_per_shipped_question(tmp_path, capsys):
+    out = tmp_path / "answers"
+    assert main(["demo", "--preset", "tiny", "--quiet", "--out", str(out)]) == 0
+    wavs = sorted(out.glob("*.wav"))
+    assert len(wavs) == len(load_samples()) and all(sf.info(w).samplerate == 16_000 for w in wavs)
+    report = capsys.readouterr().out
+    assert "text channel correct:" in report and "heard as the correct answer" in report
