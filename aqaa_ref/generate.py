@@ -14,14 +14,21 @@ LLSSS audio stream.
   reference rendering's tokens, over the longer of the two (a missing or extra token
   counts as wrong). It measures whether the model reproduces the *reference rendering*
   (voice, rate, pitch), not merely some audio.
+
+``score_memoised`` wraps generation and scoring with an on-disk memo keyed by the model's
+weights and the items, so the notebooks generate each model's answers once; ``by_condition``
+summarises scores overall and per test condition (seen, unseen_voice, ...).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 
 import torch
 from transformers import LogitsProcessorList
 
+from .cache import atomic_write_json, cache_dir
 from .constrained import FormatLogitsProcessor
 from .interleave import ParsedAnswer, parse_answer
 from .text_tokenizer import decode_text
@@ -113,3 +120,37 @@ def summarize(scores: list[AnswerScore]) -> dict:
     return {"n": len(scores), "text_accuracy": sum(s.text_correct for s in scores) / n,
             "audio_token_accuracy": sum(s.audio_token_accuracy for s in scores) / n,
             "well_formed": sum(s.well_formed for s in scores) / n, "ended": sum(s.ended for s in scores) / n}
+
+
+def by_condition(scores: list[AnswerScore], items) -> dict:
+    """{"all": summary, <condition>: summary, ...}: :func:`summarize` overall and per test condition
+    (scores[i] belongs to items[i])."""
+    res = {"all": summarize(scores)}
+    for cond in sorted({it.condition for it in items}):
+        res[cond] = summarize([s for s, it in zip(scores, items) if it.condition == cond])
+    return res
+
+
+def weights_key(model) -> str:
+    """A hash of the weights (names and raw bytes): the same model gives the same key in every process."""
+    h = hashlib.sha1()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def score_memoised(model, builder, items, memo: bool = True) -> list[AnswerScore]:
+    """Greedy constrained answers to ``items``, scored by :func:`score_answers`, memoised on disk.
+
+    Generation is the slow part on CPU, so the scores are kept in
+    ``cache_dir()/notebook_scores/<key>.json``, the key hashing the weights, the answer format and
+    the item ids: a second call with the same model and items reads the file. ``memo=False``
+    always generates (and refreshes the file)."""
+    key = hashlib.sha1((weights_key(model) + builder.fmt.name + ",".join(it.id for it in items)).encode())
+    path = cache_dir() / "notebook_scores" / f"{key.hexdigest()[:20]}.json"
+    if memo and path.exists():
+        return [AnswerScore(**d) for d in json.loads(path.read_text())]
+    scores = score_answers(builder, items, answer_items(model, builder, items))
+    atomic_write_json(path, [asdict(s) for s in scores])
+    return scores

@@ -1,6 +1,11 @@
-"""Pictures the notebooks share: token timelines, spectrograms. matplotlib is imported lazily.
+"""Pictures the notebooks share: token timelines, token strips with masks, spectrograms.
+matplotlib is imported lazily.
 
     >>> token_timeline(answer.ids, aqaa.vocab, aqaa.special)          # one coloured cell per id
+    >>> draw_strips([("ids", ex["input_ids"]), ("  labels", [l != -100 for l in ex["labels"]])],
+    ...             "an SFT example", vocab, special)                 # ids, and a learned/masked bar under them
+    >>> pretty(ex["input_ids"], tok, vocab, special)                  # one line, audio runs as counts
+    "[s] [BOT] 'system\\nanswer in speech' [EOT] [BOT] 'human\\n' [as] <65 audio: 26 L + 39 S> [ae] ..."
     >>> spectrogram(answer.wav, ax=ax, title="answer")
 """
 from __future__ import annotations
@@ -9,6 +14,7 @@ import torch
 
 COLORS = {"text": "#4C72B0", "linguistic": "#DD8452", "semantic": "#55A868", "marker": "#222222",
           "special": "#8172B3"}
+MASK_COLORS = {True: "#111111", False: "#DDDDDD"}      # a bool row: black = True, light grey = False
 
 
 def token_kind(t: int, vocab, special) -> str:
@@ -22,6 +28,13 @@ def token_kind(t: int, vocab, special) -> str:
     if vocab.is_semantic(torch.tensor(t)):
         return "semantic"
     return "text"
+
+
+def short_name(t: int, special) -> str:
+    """A few letters for a special id ("as", "ae", "s", "EOT", "BOT", "pad"); other ids as their number."""
+    names = {special.audio_start: "as", special.audio_end: "ae", special.bos: "s", special.eot: "EOT",
+             special.bot: "BOT", special.pad: "pad"}
+    return names.get(t, str(t))
 
 
 def token_timeline(ids, vocab, special, ax=None, title: str = "answer tokens", per_row: int = 100):
@@ -47,6 +60,84 @@ def token_timeline(ids, vocab, special, ax=None, title: str = "answer tokens", p
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
     ax.legend(handles, list(COLORS), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return ax
+
+
+def draw_strips(rows, title: str, vocab, special, show_ids: bool | None = None,
+                mark_names: tuple[str, str] = ("learned / kept", "masked / dropped"), ax=None):
+    """Draw aligned rows of one patch per position: ids coloured by kind, bools as mask bars.
+
+    rows: [(label, values)]. A row of ids (ints) is drawn full height, coloured by
+    :func:`token_kind`; a row of bools is drawn as a thin bar (black = True, grey = False),
+    so put a mask right under the ids it masks. ``show_ids`` writes each id (or its short
+    name) on its patch; by default only when the widest row has at most 100 positions.
+    ``mark_names`` label the two bar colours in the legend. Returns the matplotlib axis."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    width = max(len(v) for _, v in rows)
+    show_ids = width <= 100 if show_ids is None else show_ids
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(22, 0.17 * width + 3), 0.45 * len(rows) + 1.3))
+    y, ticks = 0.0, []                                # y: top of the next row (rows go downwards)
+    for label, vals in rows:
+        vals = list(vals)
+        is_mask = all(isinstance(v, bool) for v in vals)
+        h = 0.4 if is_mask else 0.9                   # a mask is a thin bar under its row
+        for c, v in enumerate(vals):
+            color = MASK_COLORS[v] if is_mask else COLORS[token_kind(v, vocab, special)]
+            ax.add_patch(Rectangle((c, y - h), 0.92, h, color=color, lw=0))
+            if show_ids and not is_mask:
+                ax.text(c + 0.46, y - h / 2, short_name(v, special), ha="center", va="center", fontsize=4.5,
+                        color="white", rotation=90)
+        ticks.append((y - h / 2, label))
+        y -= h + 0.15
+    ax.set_xlim(0, width)
+    ax.set_ylim(y, 0.1)
+    ax.set_yticks([t for t, _ in ticks])
+    ax.set_yticklabels([label for _, label in ticks], fontsize=8)
+    ax.set_xlabel("position")
+    ax.set_title(title, fontsize=10)
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in [*COLORS.values(), MASK_COLORS[True], MASK_COLORS[False]]]
+    ax.legend(handles, [*COLORS, *mark_names], fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.figure.tight_layout()
+    return ax
+
+
+def pretty(ids, tok, vocab, special, max_text: int = 60) -> str:
+    """Ids as one readable line: text runs decoded (repr, cut at ``max_text`` characters), audio
+    runs collapsed to ``<N audio: L + S>`` (linguistic + semantic counts), specials in brackets.
+
+    For example <s>, <|BOT|>, the text "assistant\\n", <as>, one LLSSS group, <ae>, <|EOT|> reads
+    ``[s] [BOT] 'assistant\\n' [as] <5 audio: 2 L + 3 S> [ae] [EOT]``.
+    """
+    from .text_tokenizer import decode_text
+
+    out, text, audio = [], [], []
+
+    def flush():                                      # close the open text or audio run
+        if text:
+            out.append(repr(decode_text(tok, text))[:max_text])
+            text.clear()
+        if audio:
+            n_l = sum(1 for a in audio if vocab.is_linguistic(a))
+            out.append(f"<{len(audio)} audio: {n_l} L + {len(audio) - n_l} S>")
+            audio.clear()
+
+    for t in ids:
+        kind = token_kind(t, vocab, special)
+        if kind == "text":
+            if audio:
+                flush()
+            text.append(t)
+        elif kind in ("linguistic", "semantic"):
+            if text:
+                flush()
+            audio.append(t)
+        else:                                         # a marker or a special id
+            flush()
+            out.append(f"[{short_name(t, special)}]")
+    flush()
+    return " ".join(out)
 
 
 def spectrogram(wav: torch.Tensor, ax=None, title: str = "", sample_rate: int = 16_000):

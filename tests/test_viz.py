@@ -25,3 +25,40 @@ def test_spectrogram_axis_spans_the_audio():
     ax = spectrogram(torch.zeros(16_000 * 2), title="two seconds")
     assert ax.images[0].get_extent()[1] == 2.0
     assert spectrogram(torch.zeros(0)).images                  # empty audio draws, does not fail
+
+
+class _Chars:
+    """A stand-in text tokenizer: text id i decodes to the letter chr(ord('a') + i - 20)."""
+
+    def decode(self, ids, **kwargs):
+        return "".join(chr(ord("a") + i - 20) for i in ids)
+
+
+def test_draw_strips_one_patch_per_id_and_thin_mask_bars():
+    from aqaa_ref.viz import MASK_COLORS, draw_strips
+
+    vocab, sp = AudioVocab(text_vocab_size=100, n_linguistic=8, n_semantic=8), SpecialIds()
+    ids = [sp.bos, 20, 21, sp.audio_start, 100, 101, 108, 109, 110, sp.audio_end, sp.eot]
+    mask = [False, False, True, True, True, True, True, True, True, True, True]
+    ax = draw_strips([("ids", ids), ("  labels", mask), ("again", ids[:4])], "strips", vocab, sp)
+    assert len(ax.patches) == 2 * len(ids) + 4                  # one patch per position, every row
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:len(ids)] == [0.9] * len(ids)               # ids: full height
+    assert heights[len(ids):2 * len(ids)] == [0.4] * len(ids)   # the mask: a thin bar
+    bar = ax.patches[len(ids):2 * len(ids)]
+    assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in bar] == [MASK_COLORS[m].lower() for m in mask]
+    assert bar[0].get_y() + 0.4 < ax.patches[0].get_y()       # the bar lies under its ids row
+    assert [t.get_text() for t in ax.texts[:4]] == ["s", "20", "21", "as"]   # ids written (width <= 100)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ids", "  labels", "again"]
+    wide = draw_strips([("ids", [20] * 101)], "wide", vocab, sp)
+    assert len(wide.patches) == 101 and not wide.texts          # too wide: no numbers on the patches
+
+
+def test_pretty_collapses_audio_runs():
+    from aqaa_ref.viz import pretty
+
+    vocab, sp, tok = AudioVocab(text_vocab_size=100, n_linguistic=8, n_semantic=8), SpecialIds(), _Chars()
+    ids = [sp.bos, 20, 21, sp.audio_start, 100, 101, 108, 109, 110, sp.audio_end, 22, sp.eot]
+    assert pretty(ids, tok, vocab, sp) == "[s] 'ab' [as] <5 audio: 2 L + 3 S> [ae] 'c' [EOT]"
+    assert pretty([20, 100, 108, 109, 21], tok, vocab, sp) == "'a' <3 audio: 1 L + 2 S> 'b'"   # no markers
+    assert pretty([20] * 10, tok, vocab, sp, max_text=4) == "'aaa"                          # text cut

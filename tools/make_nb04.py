@@ -4,13 +4,7 @@
     .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 \
         notebooks/04_pretraining_and_sft.ipynb
 """
-import sys
-from pathlib import Path
-
 import nbformat as nbf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nb_shared import EVAL, STRIPS  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -66,7 +60,9 @@ v = assets.vocab
 print(f"vocab: text [0, {v.text_vocab_size})  linguistic [{v.linguistic_offset}, {v.semantic_offset})  "
       f"semantic [{v.semantic_offset}, {v.audio_end})  -> {v.size} ids")
 print("answer format:", assets.builder.fmt, "| multi-segment concatenation:", assets.builder.concat_mode)"""),
-code(STRIPS),
+code("""from aqaa_ref.viz import draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
+
+sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, assets.builder"""),
 md("""## 1. The pre-training mix
 
 Four tasks, each built from one training utterance (its text and its LLSSS audio ids):
@@ -100,8 +96,9 @@ rows = []
 for task in ("continuation", "asr", "tts", "interleaved"):
     ex = builder.pretrain_example(task, speech.text, rendering.path)
     rows += [(task, ex["input_ids"]), ("  labels", [l != IGNORE for l in ex["labels"]])]
-    print(f"{task:>12}: {pretty(ex['input_ids'])}")
-draw_strips(rows, "the four pre-training tasks on one clip (ids coloured by kind; bar: learned vs masked)")"""),
+    print(f"{task:>12}: {pretty(ex['input_ids'], tok, vocab, sp)}")
+draw_strips(rows, "the four pre-training tasks on one clip (ids coloured by kind; bar: learned vs masked)", vocab, sp)
+plt.show()"""),
 md("""## 2. Embedding and head at 5× the learning rate
 
 `aqaa_ref.train.param_groups` splits the parameters into three AdamW groups: matrices with
@@ -156,9 +153,10 @@ for output in ("text", "text+audio"):
     name = "AQTA" if output == "text" else "AQTAA"
     print(f"{name:5s} system {SYSTEM_PROMPTS[output]!r}: {len(ex['input_ids'])} ids, "
           f"{mask.count(False)} prompt (masked), {mask.count(True)} learned")
-    print("      learned:", pretty([i for i, m in zip(ex["input_ids"], mask) if m]))
+    print("      learned:", pretty([i for i, m in zip(ex["input_ids"], mask) if m], tok, vocab, sp))
     rows += [(name, ex["input_ids"]), ("  labels", mask)]
-draw_strips(rows, "the same item as AQTA (text answer) and AQTAA (interleaved 10:15 answer): bar = learned")"""),
+draw_strips(rows, "the same item as AQTA (text answer) and AQTAA (interleaved 10:15 answer): bar = learned", vocab, sp)
+plt.show()"""),
 code("""sft1_examples = sft_examples(builder, train_items, recipe.aqta_fraction, recipe.seed)
 n_aqta = len(sft1_examples) - len(train_items)
 print(f"SFT-1: {len(train_items)} AQTAA + {n_aqta} AQTA (aqta_fraction {recipe.aqta_fraction}) = {len(sft1_examples)} examples")
@@ -253,20 +251,22 @@ in training), **unseen_prosody** (rates and pitches outside the training grid), 
 score a **fixed subset**: every k-th test item (the split is ordered by family, so the first
 `limit` items would cover only a few families). `evaluate_stages(assets, limit=n)` scores the
 first n items with the same functions; the check below shows the helper and the library agree."""),
-code(EVAL),
-code("""from aqaa_ref.recipe import strided
-first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores
+code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
+# by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
+from aqaa_ref.generate import score_memoised, by_condition
+from aqaa_ref.recipe import strided"""),
+code("""first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores
 lib = evaluate_stages(assets, stages=("sft1",), limit=3)["sft1"]
-mine = by_condition(score(assets.load_stage("sft1"), first, memo=False), first)
+mine = by_condition(score_memoised(assets.load_stage("sft1"), builder, first, memo=False), first)
 print("evaluate_stages(limit=3) == helper on the same items:", lib == mine)
 assert lib == mine"""),
 code("""N_EVAL = 8 if QUICK else 64
-eval_items = eval_subset(N_EVAL)
+eval_items = strided(assets.corpus.split("test"), N_EVAL)
 print(f"{len(eval_items)} held-out items;", dict(Counter(it.condition for it in eval_items)))
 print("families:", dict(Counter(it.family for it in eval_items)))
 results, scores = {}, {}
 for stage in ("sft1", "sft2"):
-    scores[stage] = score(assets.load_stage(stage), eval_items)
+    scores[stage] = score_memoised(assets.load_stage(stage), builder, eval_items)
     results[stage] = by_condition(scores[stage], eval_items)
 conds = list(results["sft1"])
 print(f"{'':6s}" + "".join(f"{c:>16s}" for c in conds))
@@ -313,8 +313,9 @@ for t in gen:
     else:
         match.append(False)
 draw_strips([("generated", gen), ("  = reference audio", match), ("reference", ref_ids)],
-            f"{stage} answer to {it.id}: text leads, 15 audio ids per 10 text ids",
-            mark_names=("audio id equals reference", "differs / not audio"))"""),
+            f"{stage} answer to {it.id}: text leads, 15 audio ids per 10 text ids", vocab, sp,
+            mark_names=("audio id equals reference", "differs / not audio"))
+plt.show()"""),
 md("""## What to take away
 
 - One loop and one sequence builder serve every stage; a stage is *its examples and its mask*.

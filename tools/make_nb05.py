@@ -4,13 +4,7 @@
     .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 \
         notebooks/05_masked_dpo.ipynb
 """
-import sys
-from pathlib import Path
-
 import nbformat as nbf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nb_shared import EVAL, STRIPS  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -64,7 +58,9 @@ code("""assets = Assets(recipe, progress=not QUICK)
 for stage in ("pretrain", "sft1", "dpo"):   # DPO starts from SFT-1 (cached in full mode; trained here in quick mode)
     run_stage(stage, assets, progress=not QUICK)
 print(assets.corpus, "| vocab", assets.vocab)"""),
-code(STRIPS),
+code("""from aqaa_ref.viz import COLORS, token_kind, draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
+
+sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, assets.builder"""),
 md("""## 1. Preference pairs, built automatically
 
 `preference_pairs` makes one pair per single-segment training item. Chosen is the item's correct
@@ -91,8 +87,8 @@ examples = {kind: shortest(kind) for kind in ("wrong_answer", "evasion")}
 for kind, p in examples.items():
     c, r = answer_part(p["chosen_input_ids"], p["chosen_labels"]), answer_part(p["rejected_input_ids"], p["rejected_labels"])
     print(f"\\n{kind}:")
-    print("  chosen  :", pretty(c))
-    print("  rejected:", pretty(r))"""),
+    print("  chosen  :", pretty(c, tok, vocab, sp))
+    print("  rejected:", pretty(r, tok, vocab, sp))"""),
 code("""lang, style = sorted(evasion)[0]
 wav, sr, _ = assistant(EVASIONS[lang], lang, style).synthesize()
 print(f"the evasion in ({lang}, {style}): {EVASIONS[lang]!r} -> {len(evasion[(lang, style)])} audio ids")
@@ -120,7 +116,9 @@ for side in ("chosen", "rejected"):
     km, ku = kept_positions(lab, vocab, True).sum().item(), kept_positions(lab, vocab, False).sum().item()
     print(f"{side:8s} {lab.shape[1]} ids: {(lab == IGNORE).sum().item()} prompt, {km} kept when masked "
           f"(text, markers, EOT), {ku - km} audio dropped when masked")
-draw_strips(rows, "a wrong-answer pair: which positions carry the DPO reward", mark_names=("kept in the reward", "dropped"))"""),
+draw_strips(rows, "a wrong-answer pair: which positions carry the DPO reward", vocab, sp,
+            mark_names=("kept in the reward", "dropped"))
+plt.show()"""),
 md("""### The collated batch
 
 `pad_collate` right-pads every list-valued key of a batch of pairs: ids with pad 0, every
@@ -249,7 +247,7 @@ print("masked:   gradient at audio-predicting positions exactly zero:", zero_aud
 print("masked:   every text-predicting position gets gradient:       ", grad_norms[True][is_text_target].gt(0).all().item())
 print("unmasked: audio-predicting positions get gradient:             ", grad_norms[False][is_audio_target].gt(0).any().item())"""),
 code("""fig, axes = plt.subplots(2, 1, figsize=(14, 4.6), sharex=True)
-colors = ["#DDDDDD" if t == IGNORE else COLORS[token_kind(int(t))] for t in target]
+colors = ["#DDDDDD" if t == IGNORE else COLORS[token_kind(int(t), vocab, sp)] for t in target]
 for ax, masked in zip(axes, (True, False)):
     g = grad_norms[masked].clamp(min=1e-12)
     ax.bar(range(len(g)), g, color=colors, width=0.9)
@@ -303,9 +301,12 @@ md("""### Where did the probability move? Teacher-forced log-prob shifts on held
 On held-out test items (chosen = the correct answer with its reference audio), the change of
 the per-token log-prob from SFT-1 to each DPO model, averaged separately over text tokens and
 audio tokens. Masked DPO should move text and leave audio nearly where SFT-1 had it."""),
-code(EVAL),
+code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
+# by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
+from aqaa_ref.generate import score_memoised, by_condition
+from aqaa_ref.recipe import strided"""),
 code("""N_EVAL = 8 if QUICK else 64
-eval_items = eval_subset(N_EVAL)
+eval_items = strided(assets.corpus.split("test"), N_EVAL)
 models = {"sft1": reference, "masked DPO": policy,
           "unmasked DPO": load_weights(assets.new_model(), unmasked_recipe.stage_dir("dpo")).eval()}
 
@@ -335,7 +336,7 @@ Greedy constrained answers to the same fixed held-out subset as notebook 04 (eve
 item), scored the same way; SFT-1's answers come from notebook 04's memo when it ran first."""),
 code("""gen_scores = {}
 for name, m in models.items():
-    gen_scores[name] = by_condition(score(m, eval_items), eval_items)
+    gen_scores[name] = by_condition(score_memoised(m, builder, eval_items), eval_items)
 conds = list(gen_scores["sft1"])
 print(f"{len(eval_items)} held-out items; text accuracy / audio-token accuracy / well-formed")
 print(f"{'':13s}" + "".join(f"{c:>16s}" for c in conds))

@@ -4,13 +4,7 @@
     .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 \
         notebooks/06_model_merge.ipynb
 """
-import sys
-from pathlib import Path
-
 import nbformat as nbf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nb_shared import EVAL  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -119,9 +113,13 @@ w / (10 + w) (the paper's point: 1/11 ≈ 0.09). Two kinds of metric on held-out
 
 A fixed held-out subset (every k-th test item: the split is ordered by family) keeps the CPU
 time small; the numbers carry the noise of a small sample."""),
-code(EVAL),
+code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
+# by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
+from aqaa_ref.generate import score_memoised, by_condition
+from aqaa_ref.recipe import strided"""),
 code("""N_TF, N_GEN = (8, 8) if QUICK else (128, 64)   # N_GEN = the subset of notebooks 04-05 (memoised answers)
-tf_items, gen_items = eval_subset(N_TF), eval_subset(N_GEN)
+test_items = assets.corpus.split("test")
+tf_items, gen_items = strided(test_items, N_TF), strided(test_items, N_GEN)
 W_SWEEP = [0, 0.5, 1, 2, 5, 10, 20, 50]          # DPO weight in (5, 5, w)
 W_GEN = [0, 1, 5]                               # the points that also generate (slow on CPU)
 vocab, builder = assets.vocab, assets.builder
@@ -143,7 +141,7 @@ def teacher_forced(state, items, bs=16):
 raw = {}                                          # per-item scores of the generated answers, by model
 def generated(state, items, name):
     model.load_state_dict(state)
-    raw[name] = score(model, items)
+    raw[name] = score_memoised(model, builder, items)
     return summarize(raw[name])
 
 t0 = time.perf_counter()
@@ -186,7 +184,7 @@ md("""## 4. 5:5:1 against each single checkpoint
 The recipe's merge stage (w = 1) beside SFT-1, SFT-2 and DPO alone: the generated held-out
 answers of section 3, split by test condition."""),
 code("""model.load_state_dict(sd["merge"])
-merge_scores = score(model, gen_items)
+merge_scores = score_memoised(model, builder, gen_items)
 assert summarize(merge_scores) == sweep[1]["gen"]          # the merge stage is the w = 1 point of the sweep
 table = {s: by_condition(raw[s], gen_items) for s in ("sft1", "sft2", "dpo")}
 table["merge 5:5:1"] = by_condition(merge_scores, gen_items)

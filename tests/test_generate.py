@@ -1,0 +1,58 @@
+"""aqaa_ref.generate: per-condition summaries and the on-disk score memo (tiny cached stages)."""
+import pytest
+import torch
+
+import aqaa_ref.generate as generate
+from aqaa_ref.generate import AnswerScore, by_condition, score_memoised, summarize, weights_key
+from aqaa_ref.recipe import Assets, Recipe, run_stage, strided
+
+
+class _Item:
+    def __init__(self, condition):
+        self.condition = condition
+
+
+def test_by_condition_summarises_all_and_each_condition():
+    items = [_Item("seen"), _Item("unseen_voice"), _Item("seen")]
+    scores = [AnswerScore("a", "x", True, 1.0, True, True), AnswerScore("b", "y", False, 0.5, True, True),
+              AnswerScore("c", "z", False, 0.0, False, False)]
+    res = by_condition(scores, items)
+    assert list(res) == ["all", "seen", "unseen_voice"]
+    assert res["all"] == summarize(scores)
+    assert res["seen"] == {"n": 2, "text_accuracy": 0.5, "audio_token_accuracy": 0.5, "well_formed": 0.5, "ended": 0.5}
+    assert res["unseen_voice"]["text_accuracy"] == 0.0 and res["unseen_voice"]["n"] == 1
+
+
+@pytest.fixture(scope="module")
+def assets():
+    a = Assets(Recipe.from_preset("tiny"), progress=False)   # the shared cached tiny corpus and stages
+    for stage in ("pretrain", "sft1"):
+        run_stage(stage, a, progress=False)                  # served from the cache when done
+    return a
+
+
+def test_score_memoised_reads_its_file_the_second_time(assets, tmp_path, monkeypatch):
+    monkeypatch.setattr(generate, "cache_dir", lambda: tmp_path)
+    model, items = assets.load_stage("sft1"), strided(assets.corpus.split("test"), 2)
+    assert len(items) == 2
+    first = score_memoised(model, assets.builder, items)
+    files = list((tmp_path / "notebook_scores").glob("*.json"))
+    assert len(files) == 1 and [s.item_id for s in first] == [it.id for it in items]
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated although the memo exists")
+
+    monkeypatch.setattr(generate, "answer_items", no_generation)
+    assert score_memoised(model, assets.builder, items) == first            # read back from the file
+    with pytest.raises(AssertionError, match="generated"):
+        score_memoised(model, assets.builder, items, memo=False)            # memo=False always generates
+    with pytest.raises(AssertionError, match="generated"):
+        score_memoised(model, assets.builder, items[:1])                    # other items: another key
+
+
+def test_weights_key_follows_the_weights(assets):
+    a, b = assets.load_stage("sft1"), assets.load_stage("sft1")
+    assert weights_key(a) == weights_key(b) and len(weights_key(a)) == 16
+    with torch.no_grad():
+        b.model.norm.weight[0] += 1.0
+    assert weights_key(a) != weights_key(b)
