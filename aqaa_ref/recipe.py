@@ -241,16 +241,13 @@ def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), spl
 
     ``limit``: score an evenly strided subset of that size (the split is ordered by family,
     so a stride covers every family and condition; the first N would not)."""
-    from .generate import answer_items, score_answers, summarize
+    from .generate import answer_items, by_condition, score_answers
 
     items = strided(assets.corpus.split(split), limit)
     out = {}
     for stage in stages:
         model = assets.load_stage(stage)
         scores = score_answers(assets.builder, items, answer_items(model, assets.builder, items, batch_size=batch_size))
-        res = {"all": summarize(scores)}
-        for cond in sorted({it.condition for it in items}):
-            res[cond] = summarize([s for s, it in zip(scores, items) if it.condition == cond])
-        out[stage] = res
+        out[stage] = by_condition(scores, items)
     return out
 

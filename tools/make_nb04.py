@@ -249,8 +249,8 @@ Test conditions: **seen** (new renderings of trained facts), **unseen_voice** (a
 in training), **unseen_prosody** (rates and pitches outside the training grid), **unseen_fact**
 (operand pairs and words held out of training). Generation on 2 busy CPU cores is slow, so we
 score a **fixed subset**: every k-th test item (the split is ordered by family, so the first
-`limit` items would cover only a few families). `evaluate_stages(assets, limit=n)` scores the
-first n items with the same functions; the check below shows the helper and the library agree."""),
+`limit` items would cover only a few families). `evaluate_stages(assets, limit=n)` scores that
+same strided subset with the same functions; the check below shows the two agree."""),
 code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.generate import score_memoised, by_condition
