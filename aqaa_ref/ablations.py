@@ -85,8 +85,6 @@ PAPER = {
     "dpo": "masked DPO needed: unmasked DPO misaligned text and audio and damaged audio generation (no numbers)",
     "merge": "5:5:1 (SFT-1:SFT-2:DPO) is the paper's choice; no ablation of the weights is published",
 }
-#: what the toy runs show, one line per ablation (filled in after the toy runs)
-HERE: dict = {name: None for name in ABLATIONS}
 
 
 def paper_direction(name: str) -> str:
@@ -542,12 +540,11 @@ def run_ablation(name: str, preset: str = "toy", limit: int | None = None, progr
     seconds = time.perf_counter() - t0
     print(f"\nablation {name} (recipe {assets.recipe.name}, {seconds:.0f} s)")
     print(f"paper: {PAPER[name]}")
-    print(f"here:  {HERE[name] or '(direction to be summarised after the toy run; see the table)'}")
     print(format_table(rows))
     if preset == "toy":
         out = REPO / "benchmarks" / "results" / f"ablation_{name}_{preset}.json"
         atomic_write_json(out, {"ablation": name, "preset": preset, "limit": limit or cfg.limit,
-                                "seconds": seconds, "paper": PAPER[name], "here": HERE[name],
+                                "seconds": seconds, "paper": PAPER[name],
                                 "config": asdict(cfg), "rows": rows})
         print(f"wrote {out}")
     return rows
