@@ -112,11 +112,31 @@ for ax, (name, metric) in zip(axes, [("format", "audio_token_accuracy"), ("conca
 plt.tight_layout(); plt.show()"""),
 md("""## What to take away
 
-The tables above are this run's; the closing notes of the project (and
-`benchmarks/results/ablation_*_toy.json`) say which of the paper's directions they reproduce
-at toy scale and which they do not. Two cautions when reading them: the toy test set has few
-multi-segment answers (the concatenation table is noisy), and every variant is trained with
-reduced steps, so small differences are within run-to-run noise."""),
+What the toy run measured (the committed outputs above; `benchmarks/results/ablation_*_toy.json`):
+
+* **Format (Table 1).** The toy answers are short (about 3 text tokens, 1-4 LLSSS groups), so
+  10:15 and text-CoT build *identical* sequences (all the text fits in the first 10-token chunk)
+  and score identically. Interleaving text with the audio beats audio-only on audio-token
+  accuracy (0.18 vs 0.12), the paper's main direction; the paper's collapse of 3:5 and 6:50 is
+  *not* reproduced (0.15 and 0.17): with answers this short the ratio barely changes the layout.
+* **Concatenation (Table 2).** marker-preserving > marker-removal > pre-interleaved in text
+  accuracy (0.33 / 0.22 / 0.11) and audio-token accuracy (0.15 / 0.08 / 0.01), the paper's order,
+  but on only 9 multi-segment test items: suggestive, not significant.
+* **Codebooks.** Dual against semantic-only reproduces the paper: lower perplexity on text
+  (7.0 vs 13.3) and on semantic tokens (9.3 vs 17.2), and twice the text accuracy of answers to
+  spoken questions (0.22 vs 0.11). Dual against linguistic-only does not: linguistic-only has
+  the lower linguistic perplexity (3.8 vs 7.4) and the same answer accuracy (0.22).
+* **DPO mask.** Masked DPO protects audio modelling (audio log-prob per token -0.46 vs -0.69
+  unmasked; SFT-1 -0.40), the paper's reason for the mask. But at these settings both DPO runs
+  lower held-out text accuracy (0.63 -> 0.39 masked, 0.45 unmasked): the policy over-optimises.
+* **Merge.** 5:5:1 (0.61 text / 0.57 audio tokens) is as good as the best single checkpoint
+  (SFT-1 0.63 / 0.56, SFT-2 0.58 / 0.57) and absorbs DPO's damage; 1:1:1 is close (0.59 / 0.58).
+* **Spoken answers.** The text channel is right far more often than the audio is *heard* right:
+  the bottleneck is the toy vocoder (even the reference tokens, vocoded, are heard correctly only
+  about a third of the time), not the backbone.
+
+Two cautions: the test set has few multi-segment answers, and every ablation variant is trained
+with reduced steps and one seed, so differences of a few points are within noise."""),
 ]
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
