@@ -200,16 +200,18 @@ class AQAA:
         return out
 
     def stream(self, audio, sample_rate: int | None = None, instruction: str | None = None,
-               output: str = "text+audio", chunk_groups: int = 3) -> Iterator[Event]:
+               output: str = "text+audio", chunk_groups: int = 3, first_chunk_groups: int = 1) -> Iterator[Event]:
         """The answer as it is made: text pieces and audio pieces, interleaved.
 
         Audio ids go to a :class:`~aqaa_ref.vocoder.StreamDecoder` as they are generated;
         every ``chunk_groups`` complete LLSSS groups (3 = one 10:15 block = 360 ms) an audio
-        piece comes out, long before generation has finished."""
+        piece comes out, long before generation has finished; the first piece is made after
+        ``first_chunk_groups`` groups (1 = 120 ms of audio), to start playing sooner."""
         t0 = time.perf_counter()
         q = self.question_ids(self.load_question(audio, sample_rate))
         prompt = self.prompt(q, instruction, output)
-        dec = StreamDecoder(self.vocoder, chunk_groups=chunk_groups) if output != "text" else None
+        dec = (StreamDecoder(self.vocoder, chunk_groups=chunk_groups, first_chunk_groups=first_chunk_groups)
+               if output != "text" else None)
         text_ids: list[int] = []
         for t in self.tokens(prompt, output):
             if self.vocab.is_audio(torch.tensor(t)):

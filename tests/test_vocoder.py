@@ -275,3 +275,13 @@ def test_temperature_scales_the_starting_noise(flow):
         b = flow.sample(codes, 2, 0.0, noise=z * 0.5, temperature=1.0)
         c = flow.sample(codes, 2, 0.0, temperature=1.0)
     assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, c)
+
+
+def test_a_smaller_first_chunk_starts_audio_sooner_and_keeps_the_length(flow):
+    voc = Vocoder(flow, GriffinLim(n_iter=2))
+    codes = random_codes(7)
+    dec = StreamDecoder(voc, chunk_groups=3, context_groups=2, n_steps=2, first_chunk_groups=1)
+    early = dec.push(codes[:5])                                   # one whole group is enough
+    assert len(early) == 1 and early[0].numel() > 0
+    rest = dec.push(codes[5:]) + dec.finish()
+    assert sum(p.numel() for p in early + rest) == voc.decode(codes, n_steps=2).numel()

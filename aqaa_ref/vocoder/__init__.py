@@ -106,8 +106,9 @@ class StreamDecoder:
     noise as an offline decode. The last ``overlap_frames`` of every chunk (made without
     right context) are held back and cross-faded (raised cosine) with the next chunk's
     version of the same frames, so chunk seams are smooth. The first piece is ready after
-    one chunk of tokens: that is the time to first audio. ``finish`` decodes the remaining
-    (< chunk_groups) groups and releases the held-back tail.
+    one chunk of tokens: that is the time to first audio; ``first_chunk_groups`` (e.g. 1 =
+    120 ms) makes that first chunk smaller, so audio starts sooner. ``finish`` decodes the
+    remaining (< chunk_groups) groups and releases the held-back tail.
 
         dec = StreamDecoder(vocoder)
         for codes in arriving:                 # any lengths; incomplete groups wait
@@ -116,12 +117,13 @@ class StreamDecoder:
     """
 
     def __init__(self, vocoder: "Vocoder", chunk_groups: int = 3, context_groups: int = 3, overlap_frames: int = 4,
-                 n_steps=None, guidance=None, seed: int = 0):
+                 n_steps=None, guidance=None, seed: int = 0, first_chunk_groups: int | None = None):
         if overlap_frames > context_groups * vocoder.fpg:
             raise ValueError("overlap_frames must not exceed the context (context_groups * frames_per_group)")
-        if chunk_groups < 1:
-            raise ValueError(f"chunk_groups must be >= 1, got {chunk_groups}")
+        if chunk_groups < 1 or (first_chunk_groups is not None and first_chunk_groups < 1):
+            raise ValueError(f"chunk sizes must be >= 1, got {chunk_groups} and {first_chunk_groups}")
         self.voc, self.chunk, self.context = vocoder, chunk_groups, context_groups
+        self.first = first_chunk_groups or chunk_groups
         self.n_steps, self.guidance, self.seed = n_steps, guidance, seed
         self.ov = overlap_frames * vocoder.hop
         self.fade = (0.5 - 0.5 * torch.cos(torch.linspace(0, torch.pi, self.ov))) if self.ov else torch.zeros(0)
@@ -138,8 +140,8 @@ class StreamDecoder:
         codes = torch.as_tensor(codes, dtype=torch.long).reshape(-1)
         self.codes = torch.cat([self.codes, codes])
         G, pieces = self.codes.numel() // GROUP_SIZE, []
-        while G - self.done_groups >= self.chunk:
-            g1 = self.done_groups + self.chunk
+        while G - self.done_groups >= (size := self.chunk if self.done_groups else self.first):
+            g1 = self.done_groups + size
             pieces.append(self._decode(g1, last=final and g1 == G))
         if final:
             if G > self.done_groups:
