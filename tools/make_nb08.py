@@ -55,6 +55,8 @@ config: nothing is retrained when it is already on disk), then the vocoder of no
 and answers with the 5:5:1 merge."""),
 code("""t0 = time.time()
 aqaa = AQAA.from_recipe(PRESET, progress=False)
+if QUICK:
+    aqaa.max_new_tokens = 80      # the tiny model babbles until the limit: keep CI quick
 count = lambda m: sum(p.numel() for p in m.parameters())
 print(f"ready in {time.time() - t0:.1f} s")
 print(f"tokenizer: {aqaa.dual}")

@@ -48,6 +48,8 @@ the scores of the *reference* answers themselves (the best any model can get her
 code("""recipe = Recipe.from_preset(PRESET)
 assets = Assets(recipe, progress=False)
 aqaa = AQAA.from_recipe(recipe, assets=assets, progress=False)
+if QUICK:
+    aqaa.max_new_tokens = 80      # the tiny model babbles until the limit: keep CI quick
 judges = Judges.load_or_train(assets.corpus, PRESET, progress=False)
 acc = classifier_accuracy(judges, assets.corpus, "test")
 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in acc.items()})
