@@ -68,12 +68,9 @@ def _load_aqaa(args):
 
 def _check_question(path: str) -> None:
     """Refuse a bad question before any model is loaded or trained (one line, exit 2)."""
-    from .audio import load_audio
-    from .pipeline import MAX_QUESTION_SECONDS, SAMPLE_RATE, SILENCE_PEAK, AudioError
+    from .pipeline import load_question
 
-    wav = load_audio(path, SAMPLE_RATE, max_seconds=MAX_QUESTION_SECONDS)
-    if wav.abs().max() < SILENCE_PEAK:
-        raise AudioError(f"{path}: the question is silent")
+    load_question(path)
 
 
 def _cmd_answer(args) -> int:
@@ -92,7 +89,7 @@ def _cmd_demo(args) -> int:
     from .samples import load_samples
 
     t0 = time.perf_counter()
-    print(f"[1/2] the toy models: trained now, or reused when this code and config trained them before")
+    print("[1/2] the toy models: trained now, or reused when this code and config trained them before")
     aqaa = _load_aqaa(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

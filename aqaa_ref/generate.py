@@ -39,21 +39,14 @@ def generate_answers(model, builder, prompts: list[list[int]], max_new_tokens: i
                      batch_size: int = 32, output: str = "text+audio") -> list[list[int]]:
     """Greedy constrained generation. prompts: id lists -> generated answer ids (no prompt)."""
     model.eval()
-    fmt = builder.fmt if output == "text+audio" else None
     pad = builder.special.pad
-    reserved = [i for i in range(builder.vocab.text_vocab_size)
-                if builder.tok.convert_ids_to_tokens(i).startswith("<|reserved_")]
     out = []
     for i in range(0, len(prompts), batch_size):
         chunk = prompts[i:i + batch_size]
         T = max(len(p) for p in chunk)
         ids = torch.tensor([[pad] * (T - len(p)) + p for p in chunk])
         mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in chunk])
-        procs = LogitsProcessorList()
-        if fmt is not None:
-            procs.append(FormatLogitsProcessor(fmt, builder.vocab, T, builder.special, banned_text_ids=reserved))
-        else:  # text answers: forbid audio ids and markers
-            procs.append(_TextOnly(builder.vocab, builder.special, reserved))
+        procs = LogitsProcessorList([answer_processor(builder, T, output)])
         gen = model.generate(input_ids=ids, attention_mask=mask, logits_processor=procs, do_sample=False,
                              max_new_tokens=max_new_tokens, eos_token_id=builder.special.eot,
                              pad_token_id=pad, use_cache=True)
@@ -61,6 +54,17 @@ def generate_answers(model, builder, prompts: list[list[int]], max_new_tokens: i
             end = row.index(builder.special.eot) + 1 if builder.special.eot in row else len(row)
             out.append(row[:end])
     return out
+
+
+def answer_processor(builder, prompt_length: int, output: str = "text+audio"):
+    """The logits processor every answer is generated under: the builder's format for spoken
+    answers (``output="text+audio"``), text ids only otherwise; the tokenizer's
+    ``<|reserved_k|>`` padding ids are never emitted."""
+    reserved = [i for i in range(builder.vocab.text_vocab_size)
+                if builder.tok.convert_ids_to_tokens(i).startswith("<|reserved_")]
+    if output == "text+audio":
+        return FormatLogitsProcessor(builder.fmt, builder.vocab, prompt_length, builder.special, banned_text_ids=reserved)
+    return _TextOnly(builder.vocab, builder.special, reserved)
 
 
 class _TextOnly:

@@ -37,8 +37,7 @@ import torch
 from transformers import DynamicCache
 
 from .audio import AudioError, load_audio, save_audio
-from .constrained import FormatLogitsProcessor
-from .generate import _TextOnly
+from .generate import answer_processor, generate_answers
 from .interleave import parse_answer
 from .text_tokenizer import decode_text
 from .vocoder import StreamDecoder, Vocoder, to_vocoder_codes
@@ -81,6 +80,25 @@ class Event:
     t: float = 0.0                       # seconds since the call started
 
 
+def load_question(audio, sample_rate: int | None = None, max_seconds: float = MAX_QUESTION_SECONDS) -> torch.Tensor:
+    """A question (path, bytes, (array, rate) or array + ``sample_rate``) -> (T,) float32 mono
+    16 kHz. Refuses (one-line AudioError) what cannot be a spoken question: unreadable, empty,
+    silent, shorter than one token group, longer than ``max_seconds``."""
+    if isinstance(audio, tuple) and len(audio) == 2 and sample_rate is None:
+        audio, sample_rate = audio
+    if not isinstance(audio, (str, Path, bytes, bytearray)) and sample_rate is None:
+        if not hasattr(audio, "shape"):
+            raise AudioError(f"expected a path, bytes or an audio array, got {type(audio).__name__}")
+        raise AudioError("sample_rate is required when the question is an array")
+    wav = load_audio(audio, SAMPLE_RATE, source_rate=sample_rate, max_seconds=max_seconds)
+    if wav.abs().max() < SILENCE_PEAK:
+        raise AudioError(f"the question is silent (peak {wav.abs().max():.1e} < {SILENCE_PEAK:g})")
+    if wav.numel() < 0.12 * SAMPLE_RATE:
+        raise AudioError(f"the question is {wav.numel() / SAMPLE_RATE * 1000:.0f} ms long; "
+                         "at least 120 ms (one token group) is needed")
+    return wav
+
+
 class AQAA:
     """The end-to-end model: a dual tokenizer, a backbone + its sequence builder, a vocoder."""
 
@@ -89,8 +107,6 @@ class AQAA:
         self.dual, self.model, self.builder, self.vocoder = dual, model.eval(), builder, vocoder
         self.max_new_tokens, self.max_seconds = max_new_tokens, max_seconds
         self.vocab, self.special = builder.vocab, builder.special
-        self._reserved = [i for i in range(self.vocab.text_vocab_size)
-                          if builder.tok.convert_ids_to_tokens(i).startswith("<|reserved_")]
 
     @classmethod
     def from_recipe(cls, recipe="toy", stage: str = "merge", progress: bool = True, assets=None) -> "AQAA":
@@ -111,20 +127,8 @@ class AQAA:
 
     # -- 1. the question --------------------------------------------------------------
     def load_question(self, audio, sample_rate: int | None = None) -> torch.Tensor:
-        """Any accepted input -> (T,) float32 mono 16 kHz, validated (one-line AudioError)."""
-        if isinstance(audio, tuple) and len(audio) == 2 and sample_rate is None:
-            audio, sample_rate = audio
-        if not isinstance(audio, (str, Path, bytes, bytearray)) and sample_rate is None:
-            if not hasattr(audio, "shape"):
-                raise AudioError(f"expected a path, bytes or an audio array, got {type(audio).__name__}")
-            raise AudioError("sample_rate is required when the question is an array")
-        wav = load_audio(audio, SAMPLE_RATE, source_rate=sample_rate, max_seconds=self.max_seconds)
-        if wav.abs().max() < SILENCE_PEAK:
-            raise AudioError(f"the question is silent (peak {wav.abs().max():.1e} < {SILENCE_PEAK:g})")
-        if wav.numel() < 0.12 * SAMPLE_RATE:
-            raise AudioError(f"the question is {wav.numel() / SAMPLE_RATE * 1000:.0f} ms long; "
-                             "at least 120 ms (one token group) is needed")
-        return wav
+        """Any accepted input -> (T,) float32 mono 16 kHz, validated: :func:`load_question`."""
+        return load_question(audio, sample_rate, self.max_seconds)
 
     def question_ids(self, wav: torch.Tensor) -> list[int]:
         """(T,) 16 kHz -> the question's LLSSS audio ids (vocab-offset)."""
@@ -145,8 +149,7 @@ class AQAA:
 
         The same choices as :func:`aqaa_ref.generate.generate_answers` for a batch of one."""
         ids = torch.tensor([prompt])
-        proc = (FormatLogitsProcessor(self.builder.fmt, self.vocab, len(prompt), self.special, self._reserved)
-                if output != "text" else _TextOnly(self.vocab, self.special, self._reserved))
+        proc = answer_processor(self.builder, len(prompt), "text" if output == "text" else "text+audio")
         cache = DynamicCache(config=self.model.config)
         step_in = ids
         for _ in range(self.max_new_tokens):
@@ -169,31 +172,27 @@ class AQAA:
         t1 = time.perf_counter()
         ids = list(self.tokens(prompt, output))
         t2 = time.perf_counter()
-        parsed = parse_answer(ids, self.vocab, self.special)
-        text = decode_text(self.builder.tok, parsed.text_ids)
-        audio_out = torch.zeros(0)
-        if output != "text" and self.vocoder is not None:
-            audio_out = self.vocoder.decode(to_vocoder_codes(parsed.aligned_audio(), self.vocab))
+        ans = self._finish(ids, q, output)
         t3 = time.perf_counter()
-        return Answer(text, audio_out, ids, q, parsed.ended,
-                      dict(tokenize=t1 - t0, generate=t2 - t1, vocode=t3 - t2, total=t3 - t0))
+        ans.timings = dict(tokenize=t1 - t0, generate=t2 - t1, vocode=t3 - t2, total=t3 - t0)
+        return ans
+
+    def _finish(self, ids: list[int], question_ids: list[int], output: str) -> Answer:
+        """Generated ids -> Answer: parse, decode the text channel, vocode the audio stream."""
+        parsed = parse_answer(ids, self.vocab, self.special)
+        wav = torch.zeros(0)
+        if output != "text" and self.vocoder is not None:
+            wav = self.vocoder.decode(to_vocoder_codes(parsed.aligned_audio(), self.vocab))
+        return Answer(decode_text(self.builder.tok, parsed.text_ids), wav, ids, question_ids, parsed.ended)
 
     def answer_prompts(self, prompts: list[list[int]], output: str = "text+audio", batch_size: int = 32) -> list[Answer]:
         """Many prompts at once (batched, left-padded generation: the same greedy tokens as
         :meth:`answer`), each answer vocoded. For evaluation over a test split."""
-        from .generate import generate_answers
-
         t0 = time.perf_counter()
         gen = generate_answers(self.model, self.builder, prompts, max_new_tokens=self.max_new_tokens,
                                batch_size=batch_size, output="text" if output == "text" else "text+audio")
-        out = []
-        for ids, prompt in zip(gen, prompts):
-            parsed = parse_answer(ids, self.vocab, self.special)
-            wav = torch.zeros(0)
-            if output != "text" and self.vocoder is not None:
-                wav = self.vocoder.decode(to_vocoder_codes(parsed.aligned_audio(), self.vocab))
-            q = [t for t in prompt if self.vocab.is_audio(torch.tensor(t))]
-            out.append(Answer(decode_text(self.builder.tok, parsed.text_ids), wav, ids, q, parsed.ended))
+        out = [self._finish(ids, [t for t in prompt if self.vocab.is_audio(torch.tensor(t))], output)
+               for ids, prompt in zip(gen, prompts)]
         seconds = time.perf_counter() - t0
         for a in out:
             a.timings = {"batch_total": seconds}
@@ -213,16 +212,17 @@ class AQAA:
         dec = (StreamDecoder(self.vocoder, chunk_groups=chunk_groups, first_chunk_groups=first_chunk_groups)
                if output != "text" else None)
         text_ids: list[int] = []
+        said = ""                                    # the text decoded so far (byte-level BPE: decode the whole)
         for t in self.tokens(prompt, output):
             if self.vocab.is_audio(torch.tensor(t)):
                 for piece in dec.push([t - self.vocab.linguistic_offset]):
                     yield Event("audio", wav=piece, t=time.perf_counter() - t0)
             elif t not in self.special.all():
-                before = decode_text(self.builder.tok, text_ids)
                 text_ids.append(t)
-                new = decode_text(self.builder.tok, text_ids)[len(before):]
-                if new:
-                    yield Event("text", text=new, t=time.perf_counter() - t0)
+                now = decode_text(self.builder.tok, text_ids)
+                if len(now) > len(said):
+                    yield Event("text", text=now[len(said):], t=time.perf_counter() - t0)
+                    said = now
         if dec is not None:
             for piece in dec.finish():
                 yield Event("audio", wav=piece, t=time.perf_counter() - t0)
