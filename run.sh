@@ -4,13 +4,19 @@
 #   ./run.sh demo    set up, then run the demo (python -m aqaa_ref demo)
 #   ./run.sh test    set up, then run every test: unit tests and nbval over every notebook
 #   ./run.sh lab     set up, then open JupyterLab on notebooks/
+#   ./run.sh setup   set up only
+#   ./run.sh lock    refresh requirements.lock: resolve the newest versions pyproject.toml
+#                    allows, test them in a scratch environment, rewrite the lock only if
+#                    every test passes
 #
-# Setup = a virtual environment in .venv (or $AQAA_VENV) with the package and its dev
-# extra installed from pyproject.toml; repeated only when pyproject.toml changes.
+# Setup = a virtual environment in .venv (or $AQAA_VENV) holding exactly the versions in
+# requirements.lock (installed with --no-deps: nothing is resolved again), then the package
+# itself, then `pip check`. It re-runs whenever requirements.lock or pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV="${AQAA_VENV:-.venv}"
+LOCK=requirements.lock
 
 find_python() {
   for py in "${PYTHON:-}" python3.11 python3 python; do
@@ -23,20 +29,54 @@ find_python() {
   return 1
 }
 
-setup() {
-  if [ ! -x "$VENV/bin/python" ]; then
+# install_locked VENV LOCKFILE: the lock's exact versions, the package, then pip check
+install_locked() {
+  local venv="$1" lock="$2"
+  if [ ! -x "$venv/bin/python" ]; then
     local py; py="$(find_python)"
-    echo "[setup] creating $VENV with $("$py" --version)"
-    "$py" -m venv "$VENV"
+    echo "[setup] creating $venv with $("$py" --version)"
+    "$py" -m venv "$venv"
   fi
+  echo "[setup] installing $lock into $venv (torch is a large download the first time)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock"
+  # the package itself, editable, built with the locked setuptools: no second resolve
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    --no-build-isolation -e .
+  "$venv/bin/python" -m pip check --disable-pip-version-check
+}
+
+setup() {
   local stamp="$VENV/.aqaa-installed" want
-  want="$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest())')"
+  want="$(cat "$LOCK" pyproject.toml | python3 -c 'import hashlib,sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest())' 2>/dev/null \
+          || cat "$LOCK" pyproject.toml | cksum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "[setup] installing aqaa_ref and its dependencies into $VENV (torch is a large download the first time)"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    install_locked "$VENV" "$LOCK"
     echo "$want" > "$stamp"
   fi
+}
+
+# The lock is written by uv (`uv pip compile --universal`): one file for Linux and macOS,
+# x86_64 and arm64, Python 3.11+, with environment markers where the tree differs.
+compile_lock() {
+  "$VENV/bin/uv" pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+    --custom-compile-command "./run.sh lock" --quiet -o "$1"
+}
+
+refresh_lock() {
+  setup
+  local scratch; scratch="$(mktemp -d "${TMPDIR:-/tmp}/aqaa-lock.XXXXXX")"
+  echo "[lock] resolving the newest versions pyproject.toml allows (scratch: $scratch)"
+  compile_lock "$scratch/requirements.lock"
+  install_locked "$scratch/venv" "$scratch/requirements.lock"
+  echo "[lock] running the whole test suite against the new versions"
+  if ! AQAA_QUICK=1 AQAA_LOCK_FILE="$scratch/requirements.lock" "$scratch/venv/bin/python" -m pytest -q "$@"; then
+    echo "[lock] tests failed: $LOCK left as it was (candidate kept in $scratch/requirements.lock)" >&2
+    return 1
+  fi
+  "$VENV/bin/python" -m aqaa_ref.lockfile diff "$LOCK" "$scratch/requirements.lock"
+  cp "$scratch/requirements.lock" "$LOCK"
+  rm -rf "$scratch"
+  echo "[lock] $LOCK rewritten; ./run.sh setup installs it"
 }
 
 cmd="${1:-demo}"; shift || true
@@ -45,5 +85,6 @@ case "$cmd" in
   test) setup; export AQAA_QUICK=1; exec "$VENV/bin/python" -m pytest "$@" ;;
   lab)  setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   setup) setup ;;
-  *) echo "usage: ./run.sh demo|test|lab|setup" >&2; exit 2 ;;
+  lock) refresh_lock "$@" ;;
+  *) echo "usage: ./run.sh demo|test|lab|setup|lock" >&2; exit 2 ;;
 esac

@@ -15,7 +15,8 @@ released checkpoints, so their safetensors shards load directly.
 Wired into transformers: ``Step1Config`` / ``Step1ForCausalLM`` are registered with
 ``AutoConfig`` / ``AutoModelForCausalLM`` under ``model_type="step1"`` on import, so
 ``save_pretrained``, ``from_pretrained`` and ``generate`` (KV cache = ``DynamicCache``)
-work without remote code.
+work without remote code. The KV cache is passed as ``cache=`` (transformers >= 5.24) or
+``past_key_values=`` (5.0-5.23); ``aqaa_ref.compat`` holds that one difference.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 
 from .attention import (alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi,
                         sdpa_attention)
+from .compat import output_cache, pick_cache, with_cache
 
 # name -> config kwargs. "toy" takes its vocab from the caller (e.g. AudioVocab(...).size);
 # the others default to the released vocab of 74,752. 100m and 1b are our choices (scaling
@@ -201,7 +203,7 @@ class Step1PreTrainedModel(PreTrainedModel):
     config_class = Step1Config
     base_model_prefix = "model"
     _no_split_modules = ["Step1DecoderLayer"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
 
     def _init_weights(self, module):
         """Every Linear and Embedding ~ N(0, initializer_range); RMSNorm weights = 1.
@@ -235,18 +237,20 @@ class Step1Model(Step1PreTrainedModel):
         fn = sdpa_attention if kernel == "sdpa" else eager_attention
         return lambda q, k, v: fn(q, k, v, bias)
 
-    def forward(self, input_ids=None, attention_mask=None, past_key_values=None,
-                inputs_embeds=None, use_cache=None, **kwargs) -> BaseModelOutputWithPast:
+    def forward(self, input_ids=None, attention_mask=None, cache=None, inputs_embeds=None,
+                use_cache=None, past_key_values=None, **kwargs) -> BaseModelOutputWithPast:
         """input_ids (B, T) (or inputs_embeds (B, T, d)); attention_mask (B, past + T) with 1 =
-        real token (left padding is fine: ALiBi depends only on i - j)."""
+        real token (left padding is fine: ALiBi depends only on i - j); ``cache`` a
+        ``transformers.Cache`` holding ``past`` tokens (``past_key_values`` is its older name)."""
+        cache = pick_cache(cache, past_key_values)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds   # (B, T, d)
         B, T, _ = x.shape
         use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        past = cache.get_seq_length() if cache is not None else 0
         if past + T > self.config.max_seq_len:
             raise ValueError(f"sequence length {past + T} exceeds max_seq_len {self.config.max_seq_len}")
         key_padding = None
@@ -258,8 +262,8 @@ class Step1Model(Step1PreTrainedModel):
                 key_padding = attention_mask.bool()                              # (B, S)
         attend = self._make_attend(T, past + T, key_padding, x.device, x.dtype)
         for layer in self.layers:
-            x = layer(x, attend, past_key_values)
-        return BaseModelOutputWithPast(last_hidden_state=self.norm(x), past_key_values=past_key_values)
+            x = layer(x, attend, cache)
+        return with_cache(BaseModelOutputWithPast, cache, last_hidden_state=self.norm(x))
 
 
 class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
@@ -278,10 +282,12 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
     def get_output_embeddings(self):
         return self.lm_head
 
-    def forward(self, input_ids=None, attention_mask=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, logits_to_keep: int = 0, **kwargs) -> CausalLMOutputWithPast:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
-                         inputs_embeds=inputs_embeds, use_cache=use_cache)
+    def forward(self, input_ids=None, attention_mask=None, cache=None, inputs_embeds=None,
+                labels=None, use_cache=None, logits_to_keep: int = 0, past_key_values=None,
+                **kwargs) -> CausalLMOutputWithPast:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                         cache=pick_cache(cache, past_key_values), inputs_embeds=inputs_embeds,
+                         use_cache=use_cache)
         h = out.last_hidden_state                                          # (B, T, d)
         if logits_to_keep:                                                 # generate asks for the last one
             h = h[:, -logits_to_keep:]
@@ -290,7 +296,7 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
                                    ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values)
+        return with_cache(CausalLMOutputWithPast, output_cache(out), loss=loss, logits=logits)
 
 
 def write_released_layout(model: Step1ForCausalLM, out_dir: str | Path, n_shards: int = 2) -> Path:

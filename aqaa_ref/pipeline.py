@@ -153,7 +153,7 @@ class AQAA:
         cache = DynamicCache(config=self.model.config)
         step_in = ids
         for _ in range(self.max_new_tokens):
-            logits = self.model(input_ids=step_in, past_key_values=cache, use_cache=True).logits[:, -1]
+            logits = self.model(input_ids=step_in, cache=cache, use_cache=True).logits[:, -1]
             t = int(proc(ids, logits.float()).argmax(-1))
             ids = torch.cat([ids, torch.tensor([[t]])], dim=1)
             yield t

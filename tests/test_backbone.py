@@ -145,9 +145,9 @@ def test_kv_cache_equals_full_recompute():
     ids = torch.randint(0, 100, (2, 10), generator=torch.Generator().manual_seed(2))
     full = m(ids, use_cache=False).logits                 # (2, 10, V)
     cache = DynamicCache(config=m.config)
-    steps = [m(ids[:, :4], past_key_values=cache, use_cache=True).logits]
+    steps = [m(ids[:, :4], cache=cache, use_cache=True).logits]
     for t in range(4, 10):
-        steps.append(m(ids[:, t:t + 1], past_key_values=cache, use_cache=True).logits)
+        steps.append(m(ids[:, t:t + 1], cache=cache, use_cache=True).logits)
     assert cache.get_seq_length() == 10
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
 
