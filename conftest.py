@@ -5,6 +5,8 @@ made absolute here: the suite then works from any working directory.
 """
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 
 
@@ -25,9 +27,6 @@ try:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is a dev dependency
     pass
-
-
-import pytest
 
 
 @pytest.fixture

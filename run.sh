@@ -2,7 +2,8 @@
 # aqaa_ref: one entry point that sets everything up, then runs what you asked for.
 #
 #   ./run.sh demo    set up, then run the demo (python -m aqaa_ref demo)
-#   ./run.sh test    set up, then run every test: unit tests and nbval over every notebook
+#   ./run.sh test    set up, then lint (ruff) and run every test: unit tests and nbval over
+#                    every notebook
 #   ./run.sh lab     set up, then open JupyterLab on notebooks/
 #   ./run.sh setup   set up only
 #   ./run.sh lock    refresh requirements.lock: resolve the newest versions pyproject.toml
@@ -82,7 +83,7 @@ refresh_lock() {
 cmd="${1:-demo}"; shift || true
 case "$cmd" in
   demo) setup; exec "$VENV/bin/python" -m aqaa_ref demo "$@" ;;
-  test) setup; export AQAA_QUICK=1; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; "$VENV/bin/ruff" check .; export AQAA_QUICK=1; exec "$VENV/bin/python" -m pytest "$@" ;;
   lab)  setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   setup) setup ;;
   lock) refresh_lock "$@" ;;

@@ -462,7 +462,8 @@ def dpo_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, 
         ans = _generate_cached(r, key, load, assets.builder, items, cfg)
         # pair metrics are memoised too: the evasion audio is re-synthesised on each call,
         # and eSpeak does not always give the same samples twice in one process
-        path = ablation_root(r) / "scores" / f"{config_hash(key, [it.id for it in items], 'pairs', r.seed, r.dpo_evasion_fraction)}.json"
+        pair_key = config_hash(key, [it.id for it in items], "pairs", r.seed, r.dpo_evasion_fraction)
+        path = ablation_root(r) / "scores" / f"{pair_key}.json"
         if path.exists():
             pm = json.loads(path.read_text())
         else:

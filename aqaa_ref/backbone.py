@@ -27,12 +27,18 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, DynamicCache,
-                          GenerationMixin, PreTrainedConfig, PreTrainedModel)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    DynamicCache,
+    GenerationMixin,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from .attention import (alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi,
-                        sdpa_attention)
+from .attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
 from .compat import output_cache, pick_cache, with_cache
 
 # name -> config kwargs. "toy" takes its vocab from the caller (e.g. AudioVocab(...).size);

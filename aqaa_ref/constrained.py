@@ -10,7 +10,8 @@ at every step it lists the kinds that keep the sequence well formed:
                  shorter than X ends the text, so its span is the final, unbounded one);
                  <|EOT|> at a round boundary after a full span (both streams ran out)
     audio span   L L S S S by position in the audio stream; <audio_end> forced once a
-                 regular span holds Y; allowed early only at a group boundary
+                 regular span holds Y; allowed early only at a group boundary (and, with
+                 ``nonempty_spans``, never before the span's first group)
     short span   closed with fewer than Y: next comes text (next round), <|EOT|> (all
                  done) or <audio_start>: a segment boundary inside the round, or a next
                  segment with no text. The two look alike, so that span is let run to
@@ -47,6 +48,10 @@ class FormatSchedule:
     final: bool = False        # this round's span holds all remaining audio
     rounds: int = 0            # completed full rounds
     continued: bool = False    # this span reopened right after a short one
+    in_span: int = 0           # audio tokens since the last <audio_start>
+    # generation sets this: a span the model opens must say something. The builder writes an
+    # empty <audio_start><audio_end> for an answer without audio, so checking accepts it.
+    nonempty_spans: bool = False
 
     def _at_group_boundary(self) -> bool:
         return self.audio_pos % self.fmt.group_size == 0
@@ -75,7 +80,8 @@ class FormatSchedule:
             return {END}
         kind = LING if self.audio_pos % self.fmt.group_size < self.fmt.group[0] else SEM
         at_y = self.continued and Y is not None and self.span_count == Y
-        return {kind, END} if self._at_group_boundary() or at_y else {kind}
+        may_close = self._at_group_boundary() and (self.in_span > 0 or not self.nonempty_spans)
+        return {kind, END} if may_close or at_y else {kind}
 
     def step(self, kind: str) -> None:
         """Advance by one token of ``kind``; ValueError if the format does not allow it."""
@@ -96,7 +102,9 @@ class FormatSchedule:
             elif self.phase == "short_closed":            # segment boundary: unbounded
                 self.final, self.continued = True, True
             self.phase = "audio"                          # from *_closed: a sub-span goes on
+            self.in_span = 0
         elif kind in (LING, SEM):
+            self.in_span += 1
             self.span_count += 1
             self.audio_pos += 1
         elif kind == END:
@@ -153,7 +161,10 @@ class FormatLogitsProcessor(LogitsProcessor):
     ``<|BOT|>assistant\\n``; with left padding all rows share it). ``banned_text_ids``:
     text-block ids never to emit (e.g. the tokenizer's <|reserved_k|> padding). The state
     of each row is advanced one token per call; it is rebuilt from scratch whenever the
-    rows do not extend the previous call's (beam reordering, a new generate call).
+    rows do not extend the previous call's (beam reordering, a new generate call). Every
+    audio span the model opens holds at least one LLSSS group (``nonempty_spans``): an
+    undertrained model would otherwise answer ``<audio_start><audio_end>``, a spoken answer
+    with no sound.
     """
 
     def __init__(self, fmt: Format, vocab: AudioVocab, prompt_length: int,
@@ -188,7 +199,8 @@ class FormatLogitsProcessor(LogitsProcessor):
                 and input_ids.shape[1] == prev.shape[1] + 1 and torch.equal(input_ids[:, :-1], prev)):
             new_cols = input_ids[:, -1:]
         else:
-            self._states = [FormatSchedule(self.fmt, self.allow_new_segment) for _ in range(input_ids.shape[0])]
+            self._states = [FormatSchedule(self.fmt, self.allow_new_segment, nonempty_spans=True)
+                            for _ in range(input_ids.shape[0])]
             new_cols = input_ids[:, self.prompt_length:]
         for sched, row in zip(self._states, new_cols.tolist()):
             for t in row:

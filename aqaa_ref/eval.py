@@ -91,7 +91,8 @@ class JudgesConfig:
         return cls(**{"name": preset, "recognizer": RecognizerConfig.from_preset(preset), **presets[preset], **overrides})
 
     def training_key(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in ("recognizer", "max_clips", "steps", "lr", "weight_decay", "balanced", "seed")}
+        keys = ("recognizer", "max_clips", "steps", "lr", "weight_decay", "balanced", "seed")
+        return {k: v for k, v in asdict(self).items() if k in keys}
 
 
 # ----------------------------------------------------------------------------- the judges
@@ -236,7 +237,8 @@ def _check(rec) -> None:
     if not isinstance(rec.wav, torch.Tensor):
         raise ValueError(f"AnswerRecord.wav must be a torch.Tensor, got {type(rec.wav).__name__}")
     if rec.wav.dim() != 1 or not rec.wav.is_floating_point():
-        raise ValueError(f"AnswerRecord.wav must be a 1-D float tensor (T,) at 16 kHz, got shape {tuple(rec.wav.shape)} {rec.wav.dtype}")
+        raise ValueError(f"AnswerRecord.wav must be a 1-D float tensor (T,) at 16 kHz, "
+                         f"got shape {tuple(rec.wav.shape)} {rec.wav.dtype}")
     if not bool(torch.isfinite(rec.wav).all()):
         raise ValueError("AnswerRecord.wav contains NaN or infinite samples")
 

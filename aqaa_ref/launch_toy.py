@@ -64,15 +64,14 @@ def fsdp_on_cpu(acc) -> bool:
     Both AcceleratorState and PartialState carry ``distributed_type``; AcceleratorState
     re-reads PartialState's copy whenever it is re-instantiated, so both are set."""
     from accelerate import FullyShardedDataParallelPlugin
-    from accelerate.state import PartialState
     from accelerate.utils import DistributedType
+
+    from .compat import force_fsdp_state
 
     wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if not (wants_fsdp and acc.distributed_type == DistributedType.MULTI_CPU):
         return False
-    acc.state.fsdp_plugin = FullyShardedDataParallelPlugin()   # reads FSDP_* set by accelerate launch
-    acc.state.distributed_type = DistributedType.FSDP
-    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    force_fsdp_state(acc, FullyShardedDataParallelPlugin())   # reads FSDP_* set by accelerate launch
     return True
 
 
@@ -92,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from accelerate import Accelerator
 
+    from .compat import prepared_model
+
     if args.threads:
         torch.set_num_threads(args.threads)
     kwargs = {} if args.mixed_precision is None else {"mixed_precision": args.mixed_precision}
@@ -104,11 +105,12 @@ def main(argv: list[str] | None = None) -> dict:
     total = sum(p.numel() for p in model.parameters())
     res = train(model, toy_examples(args.examples, args.vocab, args.seed), cfg, args.out, accelerator=acc)
 
-    prepared = acc._models[-1] if acc._models else model
+    prepared = prepared_model(acc, model)
     local = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in prepared.parameters())
     locals_ = acc.gather(torch.tensor([local], device=acc.device)).tolist()
     curve = {"world": acc.num_processes, "distributed_type": str(acc.distributed_type).split(".")[-1],
-             "fsdp_forced_on_cpu": switched, "fsdp_version": getattr(getattr(acc.state, "fsdp_plugin", None), "fsdp_version", None),
+             "fsdp_forced_on_cpu": switched,
+             "fsdp_version": getattr(getattr(acc.state, "fsdp_plugin", None), "fsdp_version", None),
              "backend": acc.state.backend, "mixed_precision": acc.mixed_precision,
              "params_total": total, "params_local_per_rank": locals_,
              "losses": [m["loss"] for m in res.metrics], "grad_norms": [m["grad_norm"] for m in res.metrics],

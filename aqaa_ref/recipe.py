@@ -32,11 +32,18 @@ from .data.styles import assistant
 from .dpo import make_dpo_loss_fn, pair_count, reference_logps
 from .interleave import get_format
 from .merge import merge_state_dicts
-from .sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pairs, pretrain_examples,
-                        sft_examples, tokenize_corpus)
+from .metrics import edit_distance
+from .sequences import (
+    EVASIONS,
+    SYSTEM_PROMPTS,
+    SequenceBuilder,
+    preference_pairs,
+    pretrain_examples,
+    sft_examples,
+    tokenize_corpus,
+)
 from .text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from .tokenizer import DualConfig, load_or_train_dual
-from .metrics import edit_distance
 from .train import TrainConfig, latest_checkpoint, load_weights, train
 from .vocab import AudioVocab
 

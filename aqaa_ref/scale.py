@@ -302,15 +302,15 @@ def fsdp_dry_run(cfg: Step1Config, world_size: int, rank: int = 0, dtype_bytes: 
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
-    from torch.testing._internal.distributed.fake_pg import FakeStore
 
     from .backbone import Step1ForCausalLM
+    from .compat import fake_store
 
     if dist.is_initialized():
         raise RuntimeError("fsdp_dry_run needs its own process: a process group is already initialised")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-    dist.init_process_group("fake", store=FakeStore(), rank=rank, world_size=world_size)
+    dist.init_process_group("fake", store=fake_store(), rank=rank, world_size=world_size)
     try:
         mesh = init_device_mesh("cpu", (world_size,))
         with torch.device("meta"):

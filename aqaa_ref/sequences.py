@@ -30,8 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .cache import atomic_write_json, cache_dir, config_hash
-from .interleave import (ChatTemplate, Format, SpecialIds, build_chat, concat_segments, interleave_answer,
-                         wrap_audio)
+from .interleave import ChatTemplate, Format, SpecialIds, build_chat, concat_segments, interleave_answer, wrap_audio
 from .text_tokenizer import encode_text
 from .train import IGNORE
 from .vocab import AudioVocab
@@ -39,7 +38,8 @@ from .vocab import AudioVocab
 #: system prompts that select the answer's output channel
 SYSTEM_PROMPTS = {"text+audio": "answer in speech", "text": "answer in text"}
 #: the evasive answer the Step-Audio report lists among rejected responses, per language
-EVASIONS = {"en": "sorry, I did not hear you", "cmn": "对不起，我没听清", "yue": "對唔住，我聽唔清楚", "ja": "すみません、きこえませんでした"}
+EVASIONS = {"en": "sorry, I did not hear you", "cmn": "对不起，我没听清", "yue": "對唔住，我聽唔清楚",
+            "ja": "すみません、きこえませんでした"}
 CONCAT_MODES = ("pre_interleaved", "marker_removal", "marker_preserving")
 
 

@@ -86,8 +86,8 @@ def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
     """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
 
     Every list-valued key is padded (ids with ``pad_id``, keys containing "labels" with
-    IGNORE); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns tensors: input_ids (B, T), attention_mask
-    (B, T), labels (B, T), ...
+    IGNORE); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns
+    tensors: input_ids (B, T), attention_mask (B, T), labels (B, T), ...
     """
     out = {}
     list_keys = [k for k, v in examples[0].items() if isinstance(v, (list, tuple))]

@@ -149,7 +149,8 @@ def main():
                              "audio_in_text_accuracy": report["text_channel_accuracy"]["unseen_fact"],
                              "text_in_text_accuracy": ctl_text}
         print(f"\nunseen facts ({len(unseen)}): audio-in correct {a:.3f} vs text-in control {c:.3f} "
-              f"(ratio {a / c if c else float('nan'):.2f}, target >= 0.95); text channel {report['text_channel_accuracy']['unseen_fact']:.3f} "
+              f"(ratio {a / c if c else float('nan'):.2f}, target >= 0.95); "
+              f"text channel {report['text_channel_accuracy']['unseen_fact']:.3f} "
               f"vs {ctl_text:.3f}; control trained {info['steps']} steps in {info['seconds']:.0f} s")
 
     lat = latency(aqaa, assets.corpus)

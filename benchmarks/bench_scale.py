@@ -206,7 +206,7 @@ def bench_gpu_1b(args, peak: float | None) -> dict:
     mfu = tps * flops_per_token(cfg, args.gpu_seq) / peak if peak else None
     print(f"  1b bf16 flex: {tps:,.0f} tokens/s, MFU {mfu if mfu is None else f'{mfu:.1%}'}, "
           f"peak memory {measured / 1e9:.2f} GB (planned {plan.peak / 1e9:.2f} GB)")
-    del model, opt
+    model = opt = None        # free the GPU memory (step() holds them in its closure)
     torch.cuda.empty_cache()
     return {"preset": "1b", "batch": args.gpu_batch, "seq": args.gpu_seq, "tokens_per_s": tps, "mfu": mfu,
             "peak_memory_bytes": measured, "planned_peak_bytes": plan.peak,

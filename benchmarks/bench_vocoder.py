@@ -36,8 +36,17 @@ import torch
 from aqaa_ref.audio import median_f0, peak_normalize, trim_silence
 from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
 from aqaa_ref.recognizer import RecognizerConfig, corpus_per, evaluate_recognizer, load_or_train_recognizer
-from aqaa_ref.vocoder import (GriffinLim, Mel2WavConfig, Vocoder, VocoderConfig, codebook_sizes, interleave_codes,
-                              load_or_train_mel2wav, load_or_train_vocoder, mel_frames)
+from aqaa_ref.vocoder import (
+    GriffinLim,
+    Mel2WavConfig,
+    Vocoder,
+    VocoderConfig,
+    codebook_sizes,
+    interleave_codes,
+    load_or_train_mel2wav,
+    load_or_train_vocoder,
+    mel_frames,
+)
 
 RESULTS = Path(__file__).parent / "results"
 SR, HOP, FPG = 16_000, 160, 12
@@ -170,7 +179,8 @@ def main():
     print(f"\n{'system':40s} {'PER':>6s} {'|cents|':>8s} {'F0 ratio':>9s} {'dur':>6s} {'mel L1':>7s}")
     for k, s in table.items():
         print(f"{k:40s} {s['per']:6.3f} {s['f0_abs_cents']:8.1f} {s['f0_ratio']:9.3f} {s['dur_ratio']:6.3f} {s['mel_l1']:7.3f}")
-    print(f"\nreal-time factor ({torch.get_num_threads()} CPU threads; lower is faster): " + ", ".join(f"{k} {v:.3f}" for k, v in rtf.items()))
+    print(f"\nreal-time factor ({torch.get_num_threads()} CPU threads; lower is faster): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in rtf.items()))
     print(f"time to first audio (streaming, 360 ms chunks): mean {latency['ttfa_mean_s'] * 1000:.0f} ms, "
           f"median {latency['ttfa_median_s'] * 1000:.0f} ms, max {latency['ttfa_max_s'] * 1000:.0f} ms")
     print(f"recognizer PER on ground truth: seen voices {judge_summary['seen_voices_per']:.3f}, "
@@ -179,7 +189,8 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"table": table, "rtf": rtf, "latency": latency, "recognizer": judge_summary,
            "models": {"flow": flow.train_info, "mel2wav": m2w.train_info, "recognizer": rec.train_info},
-           "clips": args.clips, "preset": args.preset, "default_mel2wav": f"iSTFT+{default_iters}GL", "threads": torch.get_num_threads(),
+           "clips": args.clips, "preset": args.preset, "default_mel2wav": f"iSTFT+{default_iters}GL",
+           "threads": torch.get_num_threads(),
            "machine": platform.processor() or platform.machine(),
            "note": "2 CPU cores shared with other jobs while measured: timings are noisy"}
     path = RESULTS / f"vocoder_{args.preset}.json"

@@ -86,7 +86,8 @@ def test_single_stream_sequences_hold_only_their_ids(assets):
     n_audio = {}
     for stream in ("dual", "linguistic", "semantic"):
         b = ab.stream_builder(assets, stream)
-        ids = torch.tensor(b.sft_example(item)["input_ids"] + b.pretrain_example("interleaved", "one", item.question_audio.path)["input_ids"])
+        pre = b.pretrain_example("interleaved", "one", item.question_audio.path)
+        ids = torch.tensor(b.sft_example(item)["input_ids"] + pre["input_ids"])
         n_l, n_s = int(v.is_linguistic(ids).sum()), int(v.is_semantic(ids).sum())
         assert (n_l > 0) == (stream != "semantic") and (n_s > 0) == (stream != "linguistic")
         assert not ((ids >= v.audio_end) | (ids < 0)).any()

@@ -7,11 +7,18 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache
 
-from aqaa_ref.attention import (alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi,
-                                sdpa_attention)
-from aqaa_ref.backbone import (STEP1_PRESETS, Step1Config, Step1ForCausalLM, Step1RMSNorm,
-                               count_parameters, estimate_mfu, flops_per_token, kv_cache_bytes_per_token,
-                               write_released_layout)
+from aqaa_ref.attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
+from aqaa_ref.backbone import (
+    STEP1_PRESETS,
+    Step1Config,
+    Step1ForCausalLM,
+    Step1RMSNorm,
+    count_parameters,
+    estimate_mfu,
+    flops_per_token,
+    kv_cache_bytes_per_token,
+    write_released_layout,
+)
 from aqaa_ref.vocab import AudioVocab
 from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
 

@@ -4,15 +4,17 @@ transformers 5.24 renamed ``past_key_values`` to ``cache`` in ``generate`` and i
 model output; before the fix the backbone read no cache during ``generate`` (past length 0).
 """
 import inspect
+import subprocess
+import sys
 
 import pytest
 import torch
 import transformers
 from transformers import DynamicCache, GenerationMixin
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.compat import CACHE_FIELD, output_cache, pick_cache, with_cache
+from aqaa_ref.compat import cache_field, output_cache, pick_cache, prepared_model, unload_library, with_cache
 
 
 def tiny_model(seed=0):
@@ -27,14 +29,15 @@ def test_cache_field_is_the_name_generate_passes():
     """The name ``prepare_inputs_for_generation`` passes the cache under is the field we write."""
     params = inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
     passed = "cache" if "cache" in params else "past_key_values"
-    assert CACHE_FIELD == passed, transformers.__version__
+    assert cache_field() == passed, transformers.__version__
+    assert cache_field(BaseModelOutputWithPast) == passed
 
 
 def test_with_cache_and_output_cache_round_trip():
     c = DynamicCache()
     out = with_cache(CausalLMOutputWithPast, c, logits=torch.zeros(1, 1, 3))
     assert output_cache(out) is c
-    assert out[CACHE_FIELD] is c
+    assert out[cache_field()] is c
 
 
 def test_pick_cache_takes_either_name_but_not_two_caches():
@@ -68,3 +71,39 @@ def test_generate_reuses_its_cache_with_a_padded_batch():
     plain = m.generate(ids, use_cache=False, **kw)
     assert cached.shape == (2, 11)
     assert torch.equal(cached, plain)
+
+
+# --------------------------------------------------------------------------- private pieces
+def test_accelerate_still_has_the_private_state_force_fsdp_state_writes():
+    from accelerate import Accelerator
+    from accelerate.state import PartialState
+
+    assert isinstance(PartialState._shared_state, dict)
+    acc = Accelerator(cpu=True)
+    model = torch.nn.Linear(2, 2)
+    assert prepared_model(acc, model) is model          # nothing prepared yet: the fallback
+    wrapped = acc.prepare(model)
+    assert prepared_model(acc, None) is wrapped
+
+
+def test_fake_store_backs_a_fake_process_group_in_a_subprocess():
+    code = ("import torch.distributed as dist\n"
+            "from aqaa_ref.compat import fake_store\n"
+            "dist.init_process_group('fake', store=fake_store(), rank=3, world_size=8)\n"
+            "print(dist.get_rank(), dist.get_world_size())\n"
+            "dist.destroy_process_group()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3", "8"]
+
+
+def test_unload_library_lets_espeak_reload_from_clean_state():
+    import ctypes
+
+    import espeakng_loader
+
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    unload_library(lib._handle)
+    again = ctypes.CDLL(espeakng_loader.get_library_path())     # loads again after the unload
+    assert again._handle
+    unload_library(again._handle)

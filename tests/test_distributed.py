@@ -4,7 +4,8 @@ the toy preset through the shared training loop, against a 1-process run of the 
 Tolerance (fp32): the two curves differ only by float summation order (each rank sums half a
 micro-batch; gradients are reduce-scattered), which Adam then amplifies step by step. Measured
 on the project machine: first-step gradient norms equal to 1e-7 relative; max |loss diff|
-1.1e-5 over the first 10 steps, 8.9e-3 over all 24 (loss 4.23 -> 3.26). So: < 1e-4 on the first 10 steps, < 2e-2 on all, and both must learn.
+1.1e-5 over the first 10 steps, 8.9e-3 over all 24 (loss 4.23 -> 3.26). So: < 1e-4 on the first
+10 steps, < 2e-2 on all, and both must learn.
 """
 import json
 import os

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.dpo import (kept_positions, make_dpo_loss_fn, masked_dpo_loss, pair_count, reference_logps,
-                          sequence_logps)
+from aqaa_ref.dpo import kept_positions, make_dpo_loss_fn, masked_dpo_loss, pair_count, reference_logps, sequence_logps
 from aqaa_ref.train import IGNORE, TrainConfig, pad_collate, train
 from aqaa_ref.vocab import AudioVocab
 

@@ -13,8 +13,20 @@ import pytest
 import torch
 
 from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
-from aqaa_ref.eval import (DIMENSIONS, AnswerRecord, EvalResult, Judges, calibrate_correctness, classifier_accuracy,
-                           dtw_mel_l1, evaluate, radar_plot, reference_records, score_answer, style_contrasts)
+from aqaa_ref.eval import (
+    DIMENSIONS,
+    AnswerRecord,
+    EvalResult,
+    Judges,
+    calibrate_correctness,
+    classifier_accuracy,
+    dtw_mel_l1,
+    evaluate,
+    radar_plot,
+    reference_records,
+    score_answer,
+    style_contrasts,
+)
 
 matplotlib.use("Agg")
 

@@ -56,3 +56,22 @@ def test_weights_key_follows_the_weights(assets):
     with torch.no_grad():
         b.model.norm.weight[0] += 1.0
     assert weights_key(a) != weights_key(b)
+
+
+def test_generation_never_closes_an_empty_audio_span():
+    """A spoken answer's every span holds at least one group, even where the model's
+    preferred token after <audio_start> is <audio_end> (checking still accepts the builder's
+    empty span for an answer without audio)."""
+    from aqaa_ref.constrained import END, LING, START, TEXT, FormatSchedule
+    from aqaa_ref.interleave import FORMATS
+
+    fmt = FORMATS["ratio_10_15"]
+    gen, check = FormatSchedule(fmt, nonempty_spans=True), FormatSchedule(fmt)
+    for s in (gen, check):
+        s.step(TEXT)
+        s.step(START)
+    assert END not in gen.allowed() and gen.allowed() == {LING}
+    assert END in check.allowed()
+    for kind in ("linguistic", "linguistic", "semantic", "semantic", "semantic"):
+        gen.step(kind)
+    assert END in gen.allowed()

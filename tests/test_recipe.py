@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from aqaa_ref.recipe import STAGES, Assets, Recipe, run_recipe
-from aqaa_ref.train import TrainConfig
 
 
 def test_changing_one_stage_changes_only_what_depends_on_it():

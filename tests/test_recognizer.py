@@ -3,9 +3,19 @@ import pytest
 import torch
 
 from aqaa_ref.data import CorpusConfig, build_corpus
-from aqaa_ref.recognizer import (BLANK, CTCRecognizer, Recognizer, RecognizerConfig, corpus_per, edit_distance,
-                                 load_recognizer, pad_batch, per, save_recognizer, train_recognizer)
-
+from aqaa_ref.recognizer import (
+    BLANK,
+    CTCRecognizer,
+    Recognizer,
+    RecognizerConfig,
+    corpus_per,
+    edit_distance,
+    load_recognizer,
+    pad_batch,
+    per,
+    save_recognizer,
+    train_recognizer,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py: 1 torch thread (small models)
 

@@ -8,8 +8,7 @@ from aqaa_ref.constrained import check_well_formed
 from aqaa_ref.data import CorpusConfig, plan_items
 from aqaa_ref.data.tasks import Rendering
 from aqaa_ref.interleave import get_format, parse_answer
-from aqaa_ref.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
-                                sft_examples)
+from aqaa_ref.sequences import EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs, sft_examples
 from aqaa_ref.text_tokenizer import train_text_tokenizer
 from aqaa_ref.train import IGNORE
 from aqaa_ref.vocab import AudioVocab

@@ -2,8 +2,15 @@
 import pytest
 
 from aqaa_ref.interleave import ChatTemplate, SpecialIds, build_chat
-from aqaa_ref.text_tokenizer import (SPECIAL_TOKENS, audio_token, audio_vocab_of, decode_text,
-                                     encode_text, load_text_tokenizer, train_text_tokenizer)
+from aqaa_ref.text_tokenizer import (
+    SPECIAL_TOKENS,
+    audio_token,
+    audio_vocab_of,
+    decode_text,
+    encode_text,
+    load_text_tokenizer,
+    train_text_tokenizer,
+)
 from aqaa_ref.vocab import AudioVocab
 
 CORPUS = {

@@ -3,7 +3,6 @@
 A tiny dual tokenizer is trained once per session (a few seconds) on clips synthesised
 here with eSpeak, so these tests need no corpus.
 """
-import re
 
 import numpy as np
 import pytest
@@ -11,8 +10,7 @@ import torch
 
 from aqaa_ref.audio import AudioError, resample
 from aqaa_ref.data import synthesize
-from aqaa_ref.tokenizer import (DualConfig, DualTokenizer, LinguisticConfig, causal_log_mel, train_linguistic,
-                                train_semantic)
+from aqaa_ref.tokenizer import DualConfig, DualTokenizer, LinguisticConfig, causal_log_mel, train_linguistic, train_semantic
 from aqaa_ref.tokenizer.features import clip_from_wav
 from aqaa_ref.vocab import AudioVocab
 

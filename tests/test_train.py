@@ -1,6 +1,5 @@
 """aqaa_ref.train: schedule, collation, exact resume after a real kill, safetensors only."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,8 +11,7 @@ import pytest
 import torch
 
 from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.train import (IGNORE, TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate,
-                            param_groups, train)
+from aqaa_ref.train import IGNORE, TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate, param_groups, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from aqaa_ref.interleave import SpecialIds  # noqa: E402
-from aqaa_ref.vocab import AudioVocab  # noqa: E402
 from aqaa_ref.viz import spectrogram, token_kind, token_timeline  # noqa: E402
+from aqaa_ref.vocab import AudioVocab  # noqa: E402
 
 
 def test_token_kinds_and_timeline_cells():

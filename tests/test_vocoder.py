@@ -10,14 +10,33 @@ import torch
 
 from aqaa_ref.audio import MelConfig, log_mel
 from aqaa_ref.data import CorpusConfig, build_corpus
-from aqaa_ref.vocoder import (StreamDecoder, VOCODER_MEL, FlowVocoder, GriffinLim, ISTFTVocoder, Mel2WavConfig, UNet1D,
-                              UNetConfig, Vocoder, VocoderConfig, check_codes, cosine_warp, euler_sample,
-                              frame_noise, guided_velocity, interleave_codes, load_vocoder, mel_frames,
-                              save_vocoder, to_vocoder_codes, train_mel2wav, train_vocoder)
-from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, frame_noise, time_grid
+from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.vocoder import (
+    FlowVocoder,
+    GriffinLim,
+    ISTFTVocoder,
+    Mel2WavConfig,
+    StreamDecoder,
+    UNet1D,
+    UNetConfig,
+    Vocoder,
+    VocoderConfig,
+    check_codes,
+    cosine_warp,
+    euler_sample,
+    frame_noise,
+    guided_velocity,
+    interleave_codes,
+    load_vocoder,
+    mel_frames,
+    save_vocoder,
+    to_vocoder_codes,
+    train_mel2wav,
+    train_vocoder,
+)
+from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, time_grid
 from aqaa_ref.vocoder.mel2wav import load_mel2wav, save_mel2wav
 from aqaa_ref.vocoder.token_encoder import TokenEncoder, length_regulate
-from aqaa_ref.vocab import AudioVocab
 
 N_L, N_S = 8, 12
 TINY = VocoderConfig.from_preset("tiny")
@@ -195,7 +214,8 @@ def test_stream_decoder_fed_as_tokens_arrive_equals_the_offline_stream(flow, siz
     offline = torch.cat(list(voc.stream(codes, chunk_groups=3, context_groups=2, n_steps=2)))
     dec, pieces, k = StreamDecoder(voc, chunk_groups=3, context_groups=2, n_steps=2), [], 0
     for n in sizes:
-        pieces += dec.push(codes[k:k + n]); k += n
+        pieces += dec.push(codes[k:k + n])
+        k += n
     early = sum(p.numel() for p in pieces)
     pieces += dec.finish()
     assert torch.allclose(torch.cat(pieces), offline, atol=1e-6)

@@ -21,21 +21,19 @@ only complete files, which the next build reuses.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..audio import load_audio, resample, save_audio
 from ..cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
 from .styles import Speech
-from .tasks import FAMILIES, HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
+from .tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 

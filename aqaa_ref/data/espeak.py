@@ -122,10 +122,10 @@ class _Espeak:
 
     def close(self) -> None:
         """Terminate and unload the library so the next load starts from clean statics."""
-        import _ctypes
+        from ..compat import unload_library
 
         self.lib.espeak_Terminate()
-        _ctypes.dlclose(self.lib._handle)
+        unload_library(self.lib._handle)
 
 
 _LOCK = threading.Lock()

@@ -102,7 +102,8 @@ ALL_STYLES = ("neutral", *[k for k in RATES if k != "normal"], *[k for k in PITC
 
 # ----------------------------------------------------------------------------- numbers
 
-_EN_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_EN_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen").split()
 _EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _ZH_DIGITS = "零一二三四五六七八九"
 _JA_DIGITS = ["ゼロ", "いち", "に", "さん", "よん", "ご", "ろく", "なな", "はち", "きゅう"]

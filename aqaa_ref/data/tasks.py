@@ -29,8 +29,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field, replace
 
-from .styles import (ASSISTANT_VOICE, MALE_VOICES, PITCHES, RATES, TRAIN_VOICES, UNSEEN_VOICE,
-                     Speech, assistant, number_word)
+from .styles import MALE_VOICES, TRAIN_VOICES, UNSEEN_VOICE, Speech, assistant, number_word
 
 LANGUAGES = ("en", "cmn", "yue", "ja")
 LANGUAGE_NAMES = {"cmn": "Mandarin", "yue": "Cantonese", "ja": "Japanese"}
@@ -40,7 +39,8 @@ TEMPLATES = {
     "plus": {"en": "what is {a} plus {b}", "cmn": "{a}加{b}等于几", "yue": "{a}加{b}係幾多", "ja": "{a}たす{b}は"},
     "minus": {"en": "what is {a} minus {b}", "cmn": "{a}减{b}等于几", "yue": "{a}減{b}係幾多", "ja": "{a}ひく{b}は"},
     "times": {"en": "what is {a} times {b}", "cmn": "{a}乘{b}等于几", "yue": "{a}乘{b}係幾多", "ja": "{a}かける{b}は"},
-    "bigger": {"en": "which is bigger, {a} or {b}", "cmn": "{a}和{b}哪个大", "yue": "{a}同{b}邊個大", "ja": "{a}と{b}どっちがおおきい"},
+    "bigger": {"en": "which is bigger, {a} or {b}", "cmn": "{a}和{b}哪个大", "yue": "{a}同{b}邊個大",
+               "ja": "{a}と{b}どっちがおおきい"},
     "after": {"en": "what comes after {a}", "cmn": "{a}后面是几", "yue": "{a}之後係幾多", "ja": "{a}のつぎは"},
     "before": {"en": "what comes before {a}", "cmn": "{a}前面是几", "yue": "{a}之前係幾多", "ja": "{a}のまえは"},
 }
@@ -177,7 +177,9 @@ def reasoning_fact(rng: random.Random, ctx: TaskContext, language: str, tasks=BI
     else:
         a = rng.randint(1, ctx.max_operand) if task == "before" else rng.randint(0, ctx.max_operand)
         b, result, key = None, a + 1 if task == "after" else a - 1, f"{task}:{a}"
-    w = lambda n: number_word(n, language)
+    def w(n):
+        return number_word(n, language)
+
     q = TEMPLATES[task][language].format(a=w(a), b=w(b) if b is not None else "")
     return q, w(result), task, key
 

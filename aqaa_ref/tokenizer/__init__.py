@@ -9,8 +9,17 @@ Modules: ``features`` (causal log-mel, training clips), ``layers`` (causal ConvN
 ``semantic``, ``dual`` (interleaving, streaming, save/load, cache), ``probes``.
 """
 from .ctc import PhonemeInventory
-from .dual import (CHUNK_SAMPLES, GROUP, GROUP_SAMPLES, DualConfig, DualTokenizer, StreamingEncoder,
-                   load_or_train_dual, train_dual, training_log)
+from .dual import (
+                   CHUNK_SAMPLES,
+                   GROUP,
+                   GROUP_SAMPLES,
+                   DualConfig,
+                   DualTokenizer,
+                   StreamingEncoder,
+                   load_or_train_dual,
+                   train_dual,
+                   training_log,
+)
 from .features import Clip, causal_log_mel, load_clips
 from .kmeans import assign, fit_kmeans, usage_stats
 from .linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic

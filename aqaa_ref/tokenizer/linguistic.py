@@ -32,10 +32,21 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .ctc import PhonemeInventory, greedy_decode
-from .features import (MEL, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
-                       pad_clip_batch, stack_frames, torch_threads)
+from .features import (
+    MEL,
+    Clip,
+    causal_log_mel,
+    length_batches,
+    load_clips,
+    lr_at,
+    mel_stats,
+    pad_clip_batch,
+    stack_frames,
+    torch_threads,
+)
 from .kmeans import assign, fit_kmeans
 from .layers import ConvStack, count_params
+
 
 @dataclass(frozen=True)
 class LinguisticConfig:

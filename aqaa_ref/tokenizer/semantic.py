@@ -36,8 +36,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .ctc import PhonemeInventory
-from .features import (MEL, Clip, causal_log_mel, length_batches, load_clips, lr_at, mel_stats,
-                       pad_clip_batch, stack_frames, torch_threads)
+from .features import (
+    MEL,
+    Clip,
+    causal_log_mel,
+    length_batches,
+    load_clips,
+    lr_at,
+    mel_stats,
+    pad_clip_batch,
+    stack_frames,
+    torch_threads,
+)
 from .kmeans import assign, usage_stats
 from .layers import ConvStack, count_params
 

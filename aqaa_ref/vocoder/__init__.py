@@ -31,15 +31,14 @@ from tqdm.auto import tqdm
 from ..audio import MelConfig, peak_normalize
 from ..cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from .flow import FlowVocoder, VocoderConfig, cosine_warp, euler_sample, frame_noise, guided_velocity
-from .mel2wav import (VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav, lr_at,
-                      mel_frames, train_mel2wav)
+from .mel2wav import VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav, lr_at, mel_frames, train_mel2wav
 from .token_encoder import GROUP_SIZE, check_codes, to_vocoder_codes
 from .unet import UNet1D, UNetConfig
 
 __all__ = ["Vocoder", "StreamDecoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
            "ISTFTVocoder", "VOCODER_MEL", "interleave_codes", "to_vocoder_codes", "check_codes", "mel_frames",
-           "train_vocoder", "load_or_train_vocoder", "codebook_sizes", "tokenizer_identity", "save_vocoder", "load_vocoder", "train_mel2wav",
-           "load_or_train_mel2wav", "euler_sample", "guided_velocity", "cosine_warp", "frame_noise"]
+           "train_vocoder", "load_or_train_vocoder", "codebook_sizes", "tokenizer_identity", "save_vocoder", "load_vocoder",
+           "train_mel2wav", "load_or_train_mel2wav", "euler_sample", "guided_velocity", "cosine_warp", "frame_noise"]
 
 
 def interleave_codes(linguistic, semantic, n_linguistic: int) -> torch.Tensor:

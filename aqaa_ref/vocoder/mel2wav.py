@@ -196,10 +196,15 @@ class ISTFTVocoder(nn.Module):
         of from zero, a few iterations make the frames consistent with each other.
         """
         frames = log_mag.shape[-1]
-        pad = lambda x: torch.cat([x, x[..., -1:]], dim=-1)          # +1 frame: centred iSTFT -> F * hop
+
+        def pad(x):                                                  # +1 frame: centred iSTFT -> F * hop
+            return torch.cat([x, x[..., -1:]], dim=-1)
+
+        def istft(spec):
+            return torch.istft(spec, self.cfg.n_fft, self.hop_length, self.cfg.n_fft, self.window,
+                               center=True, length=frames * self.hop_length)
+
         mag, angles = pad(log_mag.exp()), pad(torch.polar(torch.ones_like(phase), phase))
-        istft = lambda spec: torch.istft(spec, self.cfg.n_fft, self.hop_length, self.cfg.n_fft, self.window,
-                                         center=True, length=frames * self.hop_length)
         previous, alpha = 0.0, self.cfg.gl_momentum / (1 + self.cfg.gl_momentum)
         for _ in range(gl_iters):
             # project onto consistent spectrograms, keep only the phase, with momentum (fast GL)
@@ -305,8 +310,9 @@ def train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVoc
 
 def save_mel2wav(model: ISTFTVocoder, folder) -> None:
     """model.safetensors + config.json, each written atomically (config last)."""
-    from ..cache import atomic_write_bytes
     from safetensors.torch import save as save_bytes
+
+    from ..cache import atomic_write_bytes
     atomic_write_bytes(folder / "model.safetensors", save_bytes({k: v.contiguous() for k, v in model.state_dict().items()}))
     info = {k: v for k, v in getattr(model, "train_info", {}).items() if k != "losses"}
     atomic_write_json(folder / "config.json", {"config": asdict(model.cfg), "train_info": info})

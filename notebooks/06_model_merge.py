@@ -1,38 +1,45 @@
-"""Writes notebooks/06_model_merge.ipynb (cells only; execute with nbconvert).
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python tools/make_nb06.py
-    .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 \
-        notebooks/06_model_merge.ipynb
-"""
-import nbformat as nbf
+# %% [markdown]
+# # 06 · The 5:5:1 model merge
+#
+# **What the paper did.** The released Step-Audio-AQAA is not any one trained checkpoint but a
+# weighted average of three:
+#
+# $$W = \frac{5\,W_{\text{SFT-1}} + 5\,W_{\text{SFT-2}} + 1\,W_{\text{DPO}}}{11}$$
+#
+# SFT-2 and DPO both start from SFT-1 (SFT-2 on high-quality AQTAA, DPO with the audio-masked
+# preference loss), so the three live in one basin and their average is a sensible model. The
+# paper gives the weights, not a sweep.
+#
+# **What this notebook does.**
+#
+# 1. the formula on small made-up models: identity on copies, only the ratio matters, other
+#    architectures refused;
+# 2. the real toy checkpoints: the recipe's `merge` stage equals the formula; how far apart the
+#    three checkpoints are;
+# 3. a metric as the merge weights move: the DPO weight w in (5, 5, w), teacher-forced on
+#    held-out answers at many points, and generated answers (text accuracy, audio-token accuracy)
+#    at a few, the paper's 5:5:1 among them;
+# 4. 5:5:1 against each single checkpoint.
+#
+# Merging needs no training: everything here is evaluation. `AQAA_QUICK=1` runs it on the `tiny`
+# preset (and trains those tiny stages first, in about a minute).
 
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
-cells = [
-md("""# 06 · The 5:5:1 model merge
-
-**What the paper did.** The released Step-Audio-AQAA is not any one trained checkpoint but a
-weighted average of three:
-
-$$W = \\frac{5\\,W_{\\text{SFT-1}} + 5\\,W_{\\text{SFT-2}} + 1\\,W_{\\text{DPO}}}{11}$$
-
-SFT-2 and DPO both start from SFT-1 (SFT-2 on high-quality AQTAA, DPO with the audio-masked
-preference loss), so the three live in one basin and their average is a sensible model. The
-paper gives the weights, not a sweep.
-
-**What this notebook does.**
-
-1. the formula on small made-up models: identity on copies, only the ratio matters, other
-   architectures refused;
-2. the real toy checkpoints: the recipe's `merge` stage equals the formula; how far apart the
-   three checkpoints are;
-3. a metric as the merge weights move: the DPO weight w in (5, 5, w), teacher-forced on
-   held-out answers at many points, and generated answers (text accuracy, audio-token accuracy)
-   at a few, the paper's 5:5:1 among them;
-4. 5:5:1 against each single checkpoint.
-
-Merging needs no training: everything here is evaluation. `AQAA_QUICK=1` runs it on the `tiny`
-preset (and trains those tiny stages first, in about a minute)."""),
-code("""import os, json, time, dataclasses
+# %%
+import os, time
 import torch
 import matplotlib.pyplot as plt
 
@@ -40,18 +47,23 @@ from aqaa_ref.recipe import Recipe, Assets, run_stage, STAGES
 from aqaa_ref.merge import merge_state_dicts, merge_checkpoints, PAPER_WEIGHTS
 from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
 from aqaa_ref.train import pad_collate, latest_checkpoint, IGNORE
-from aqaa_ref.generate import answer_items, score_answers, summarize
+from aqaa_ref.generate import summarize
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds
 recipe = Recipe.from_preset("tiny" if QUICK else "toy")
-print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)", "| merge weights (SFT-1, SFT-2, DPO):", recipe.merge_weights)"""),
-md("""## 1. The formula, on small made-up models
+print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)", "| merge weights (SFT-1, SFT-2, DPO):", recipe.merge_weights)
 
-`merge_state_dicts(state_dicts, weights)` returns Σ wᵢ Wᵢ / Σ wᵢ for every floating-point tensor
-(accumulated in float32); integer buffers must agree and are copied. Weights are normalised, so
-(5, 5, 1) and (50, 50, 10) are the same merge, and merging copies of one model gives it back.
-Checkpoints whose parameter names or shapes differ are refused with a one-line error."""),
-code("""# NBVAL_CHECK_OUTPUT
+
+# %% [markdown]
+# ## 1. The formula, on small made-up models
+#
+# `merge_state_dicts(state_dicts, weights)` returns Σ wᵢ Wᵢ / Σ wᵢ for every floating-point tensor
+# (accumulated in float32); integer buffers must agree and are copied. Weights are normalised, so
+# (5, 5, 1) and (50, 50, 10) are the same merge, and merging copies of one model gives it back.
+# Checkpoints whose parameter names or shapes differ are refused with a one-line error.
+
+# %%
+# NBVAL_CHECK_OUTPUT
 def small(seed, hidden=16):
     torch.manual_seed(seed)
     cfg = Step1Config(vocab_size=20, hidden_size=hidden, intermediate_size=32, num_attention_heads=2,
@@ -72,13 +84,17 @@ print("weights (1, 0) give the first exactly:   ", all(torch.equal(merge_state_d
 try:
     merge_state_dicts([small(0), small(1, hidden=32)])
 except ValueError as e:
-    print("other architecture ->", e)"""),
-md("""## 2. The toy checkpoints
+    print("other architecture ->", e)
 
-The recipe's `merge` stage applies the formula to the latest checkpoints of SFT-1, SFT-2 and DPO
-(it trains nothing). In full mode every stage comes from the cache; in quick mode the tiny
-stages are trained here first."""),
-code("""assets = Assets(recipe, progress=not QUICK)
+# %% [markdown]
+# ## 2. The toy checkpoints
+#
+# The recipe's `merge` stage applies the formula to the latest checkpoints of SFT-1, SFT-2 and DPO
+# (it trains nothing). In full mode every stage comes from the cache; in quick mode the tiny
+# stages are trained here first.
+
+# %%
+assets = Assets(recipe, progress=not QUICK)
 for stage in STAGES:
     info = run_stage(stage, assets, progress=not QUICK)
     print(f"{stage:8s} {recipe.stage_dir(stage).name}" + (f"  final loss {info['final_loss']:.4f}" if "final_loss" in info else f"  weights {info['weights']}"))
@@ -89,35 +105,46 @@ from_files = merge_checkpoints([latest_checkpoint(recipe.stage_dir(s)) for s in 
 print("merge stage == merge_state_dicts(SFT-1, SFT-2, DPO):", all(torch.equal(sd["merge"][n], formula[n]) for n in formula))
 print("merge stage == merge_checkpoints(folders):          ", all(torch.equal(sd["merge"][n], from_files[n]) for n in formula))
 ident = merge_state_dicts([sd["sft1"]] * 3, recipe.merge_weights)
-print("5:5:1 of three SFT-1 copies == SFT-1:               ", all(torch.allclose(ident[n], sd["sft1"][n], atol=1e-6) for n in ident))"""),
-md("""How far apart are they? The relative distance ‖W_a − W_b‖ / ‖W_b‖ over all parameters. SFT-2
-and DPO both start from SFT-1 (in the toy preset SFT-2 runs 100 steps at 5e-4, DPO 60 steps at
-2e-4); the merge lies inside their triangle, with weight 5/11 on each SFT and 1/11 on DPO."""),
-code("""def flat(state):
+print("5:5:1 of three SFT-1 copies == SFT-1:               ", all(torch.allclose(ident[n], sd["sft1"][n], atol=1e-6) for n in ident))
+
+
+# %% [markdown]
+# How far apart are they? The relative distance ‖W_a − W_b‖ / ‖W_b‖ over all parameters. SFT-2
+# and DPO both start from SFT-1 (in the toy preset SFT-2 runs 100 steps at 5e-4, DPO 60 steps at
+# 2e-4); the merge lies inside their triangle, with weight 5/11 on each SFT and 1/11 on DPO.
+
+# %%
+def flat(state):
     return torch.cat([state[n].float().flatten() for n in sorted(state) if state[n].is_floating_point()])
 
 vecs = {s: flat(v) for s, v in sd.items()}
 names = list(vecs)
 print(f"{'':8s}" + "".join(f"{n:>9s}" for n in names) + "     (relative distance, row vs column)")
 for x in names:
-    print(f"{x:8s}" + "".join(f"{((vecs[x] - vecs[y]).norm() / vecs[y].norm()).item():9.4f}" for y in names))"""),
-md("""## 3. A metric as the merge weights move
+    print(f"{x:8s}" + "".join(f"{((vecs[x] - vecs[y]).norm() / vecs[y].norm()).item():9.4f}" for y in names))
 
-We keep SFT-1 : SFT-2 at 5 : 5 and sweep the DPO weight w in (5, 5, w); the x-axis is DPO's share
-w / (10 + w) (the paper's point: 1/11 ≈ 0.09). Two kinds of metric on held-out test items:
+# %% [markdown]
+# ## 3. A metric as the merge weights move
+#
+# We keep SFT-1 : SFT-2 at 5 : 5 and sweep the DPO weight w in (5, 5, w); the x-axis is DPO's share
+# w / (10 + w) (the paper's point: 1/11 ≈ 0.09). Two kinds of metric on held-out test items:
+#
+# * **teacher-forced** (cheap, every point): feed each item's correct AQTAA answer and measure the
+#   next-token accuracy (argmax = reference) separately on text positions and on audio positions;
+# * **generated** (slow, a few points): greedy constrained answers, scored as in notebooks 04–05:
+#   text accuracy and audio-token accuracy against the reference rendering.
+#
+# A fixed held-out subset (every k-th test item: the split is ordered by family) keeps the CPU
+# time small; the numbers carry the noise of a small sample.
 
-* **teacher-forced** (cheap, every point): feed each item's correct AQTAA answer and measure the
-  next-token accuracy (argmax = reference) separately on text positions and on audio positions;
-* **generated** (slow, a few points): greedy constrained answers, scored as in notebooks 04–05:
-  text accuracy and audio-token accuracy against the reference rendering.
-
-A fixed held-out subset (every k-th test item: the split is ordered by family) keeps the CPU
-time small; the numbers carry the noise of a small sample."""),
-code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
+# %%
+# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.generate import score_memoised, by_condition
-from aqaa_ref.recipe import strided"""),
-code("""N_TF, N_GEN = (8, 8) if QUICK else (128, 64)   # N_GEN = the subset of notebooks 04-05 (memoised answers)
+from aqaa_ref.recipe import strided
+
+# %%
+N_TF, N_GEN = (8, 8) if QUICK else (128, 64)   # N_GEN = the subset of notebooks 04-05 (memoised answers)
 test_items = assets.corpus.split("test")
 tf_items, gen_items = strided(test_items, N_TF), strided(test_items, N_GEN)
 W_SWEEP = [0, 0.5, 1, 2, 5, 10, 20, 50]          # DPO weight in (5, 5, w)
@@ -127,7 +154,7 @@ model = assets.new_model().eval()                # one model; each merge is load
 
 @torch.no_grad()
 def teacher_forced(state, items, bs=16):
-    \"\"\"Next-token accuracy on the text and on the audio positions of each item's AQTAA answer.\"\"\"
+    """Next-token accuracy on the text and on the audio positions of each item's AQTAA answer."""
     model.load_state_dict(state)
     hits = {"text": 0, "audio": 0}; counts = {"text": 0, "audio": 0}
     for i in range(0, len(items), bs):
@@ -160,8 +187,10 @@ for w, r in sweep.items():
     print(f"{w:5g} {w / (10 + w):9.3f} {r['tf']['text']:8.1%} {r['tf']['audio']:8.1%}"
           + (f" {g['text_accuracy']:9.1%} {g['audio_token_accuracy']:9.1%}" if g else ""))
 for s, r in singles.items():
-    print(f"{s:>15s} {r['tf']['text']:8.1%} {r['tf']['audio']:8.1%} {r['gen']['text_accuracy']:9.1%} {r['gen']['audio_token_accuracy']:9.1%}")"""),
-code("""share = lambda w: w / (10 + w)
+    print(f"{s:>15s} {r['tf']['text']:8.1%} {r['tf']['audio']:8.1%} {r['gen']['text_accuracy']:9.1%} {r['gen']['audio_token_accuracy']:9.1%}")
+
+# %%
+share = lambda w: w / (10 + w)
 fig, axes = plt.subplots(1, 2, figsize=(15, 3.8))
 panels = [(axes[0], "tf", ("text", "audio"), f"teacher-forced next-token accuracy ({len(tf_items)} items)"),
           (axes[1], "gen", ("text_accuracy", "audio_token_accuracy"), f"generated answers ({len(gen_items)} items)")]
@@ -178,12 +207,16 @@ for ax, key, metrics, title in panels:
     handles += [Line2D([], [], color="grey", ls=ls, label=f"{s} alone") for s, ls in STYLES]
     ax.set_xlabel("DPO share w / (10 + w)"); ax.set_title(title, fontsize=10)
     ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-plt.tight_layout(); plt.show()"""),
-md("""## 4. 5:5:1 against each single checkpoint
+plt.tight_layout(); plt.show()
 
-The recipe's merge stage (w = 1) beside SFT-1, SFT-2 and DPO alone: the generated held-out
-answers of section 3, split by test condition."""),
-code("""model.load_state_dict(sd["merge"])
+# %% [markdown]
+# ## 4. 5:5:1 against each single checkpoint
+#
+# The recipe's merge stage (w = 1) beside SFT-1, SFT-2 and DPO alone: the generated held-out
+# answers of section 3, split by test condition.
+
+# %%
+model.load_state_dict(sd["merge"])
 merge_scores = score_memoised(model, builder, gen_items)
 assert summarize(merge_scores) == sweep[1]["gen"]          # the merge stage is the w = 1 point of the sweep
 table = {s: by_condition(raw[s], gen_items) for s in ("sft1", "sft2", "dpo")}
@@ -198,17 +231,16 @@ names, w = list(table), 0.38
 ax.bar([i - w / 2 for i in range(len(names))], [table[n]["all"]["text_accuracy"] for n in names], w, label="text accuracy")
 ax.bar([i + w / 2 for i in range(len(names))], [table[n]["all"]["audio_token_accuracy"] for n in names], w, label="audio-token accuracy")
 ax.set_xticks(range(len(names))); ax.set_xticklabels(names); ax.set_ylim(0, 1); ax.legend()
-ax.set_title(f"held-out, {len(gen_items)} items: the 5:5:1 merge vs its parts"); plt.tight_layout(); plt.show()"""),
-md("""## What to take away
+ax.set_title(f"held-out, {len(gen_items)} items: the 5:5:1 merge vs its parts"); plt.tight_layout(); plt.show()
 
-- A merge is a weighted average with normalised weights: copies give the model back, only the
-  ratio matters, and checkpoints of another shape are refused.
-- The three parents all descend from SFT-1, so they are close in weight space (the distance
-  table), which is why averaging them gives a working model at all; the smaller DPO's step from
-  SFT-1, the less its weight of 1 in 11 moves the merge.
-- The sweep shows how the held-out metrics respond to the DPO share on this toy model; with a
-  small sample and one seed, differences of a few points are within noise. The paper's 5:5:1 is
-  reported, not derived: here it is one point on a curve you can inspect."""),
-]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, "notebooks/06_model_merge.ipynb")
+# %% [markdown]
+# ## What to take away
+#
+# - A merge is a weighted average with normalised weights: copies give the model back, only the
+#   ratio matters, and checkpoints of another shape are refused.
+# - The three parents all descend from SFT-1, so they are close in weight space (the distance
+#   table), which is why averaging them gives a working model at all; the smaller DPO's step from
+#   SFT-1, the less its weight of 1 in 11 moves the merge.
+# - The sweep shows how the held-out metrics respond to the DPO share on this toy model; with a
+#   small sample and one seed, differences of a few points are within noise. The paper's 5:5:1 is
+#   reported, not derived: here it is one point on a curve you can inspect.

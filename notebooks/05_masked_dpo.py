@@ -1,39 +1,46 @@
-"""Writes notebooks/05_masked_dpo.ipynb (cells only; execute with nbconvert).
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python tools/make_nb05.py
-    .venv/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 \
-        notebooks/05_masked_dpo.ipynb
-"""
-import nbformat as nbf
+# %% [markdown]
+# # 05 · Audio-token-masked DPO
+#
+# **What the paper did.** After SFT-1, Step-Audio-AQAA runs DPO with one change: the reward of an
+# answer counts only its **text** tokens. With A the set of audio token ids,
+#
+# $$r(x, y) = \sum_t \mathbb{1}[y_t \notin A]\,\big(\log \pi(y_t \mid x, y_{<t}) - \log \pi_{\text{ref}}(y_t \mid x, y_{<t})\big),
+# \qquad \mathcal{L} = -\log \sigma\big(\beta\,(r(x, y_w) - r(x, y_l))\big)$$
+#
+# so the preference signal flows only through text positions; the audio ids that follow each text
+# chunk are left to what SFT taught. The paper reports that *unmasked* DPO misaligned text and
+# audio and damaged audio generation. β is not published; log-probs are **summed** over kept
+# tokens (as in the original DPO code and TRL: averaging is known to destabilise).
+#
+# **What this notebook does.**
+#
+# 1. builds preference pairs automatically: chosen = the correct spoken answer, rejected = a
+#    wrong answer spoken in the same style, or the evasion *"sorry, I did not hear you"*;
+# 2. draws the mask over real ids, masked and unmasked, and shows the collated batch;
+# 3. computes the loss by hand (explicit `log_softmax` / index loops) beside
+#    `aqaa_ref.dpo.masked_dpo_loss`, and checks they are equal (and that an inverted mask is not);
+# 4. checks that audio positions receive **exactly zero** gradient in masked mode;
+# 5. trains masked and unmasked DPO from the same SFT-1 checkpoint and compares curves and
+#    held-out text accuracy / audio-token accuracy.
+#
+# `AQAA_QUICK=1` runs it all on the `tiny` preset in about a minute.
 
-md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
-cells = [
-md("""# 05 · Audio-token-masked DPO
-
-**What the paper did.** After SFT-1, Step-Audio-AQAA runs DPO with one change: the reward of an
-answer counts only its **text** tokens. With A the set of audio token ids,
-
-$$r(x, y) = \\sum_t \\mathbb{1}[y_t \\notin A]\\,\\big(\\log \\pi(y_t \\mid x, y_{<t}) - \\log \\pi_{\\text{ref}}(y_t \\mid x, y_{<t})\\big),
-\\qquad \\mathcal{L} = -\\log \\sigma\\big(\\beta\\,(r(x, y_w) - r(x, y_l))\\big)$$
-
-so the preference signal flows only through text positions; the audio ids that follow each text
-chunk are left to what SFT taught. The paper reports that *unmasked* DPO misaligned text and
-audio and damaged audio generation. β is not published; log-probs are **summed** over kept
-tokens (as in the original DPO code and TRL: averaging is known to destabilise).
-
-**What this notebook does.**
-
-1. builds preference pairs automatically: chosen = the correct spoken answer, rejected = a
-   wrong answer spoken in the same style, or the evasion *"sorry, I did not hear you"*;
-2. draws the mask over real ids, masked and unmasked, and shows the collated batch;
-3. computes the loss by hand (explicit `log_softmax` / index loops) beside
-   `aqaa_ref.dpo.masked_dpo_loss`, and checks they are equal (and that an inverted mask is not);
-4. checks that audio positions receive **exactly zero** gradient in masked mode;
-5. trains masked and unmasked DPO from the same SFT-1 checkpoint and compares curves and
-   held-out text accuracy / audio-token accuracy.
-
-`AQAA_QUICK=1` runs it all on the `tiny` preset in about a minute."""),
-code("""import os, json, math, time, dataclasses
+# %%
+import os, json, math, time, dataclasses
 from collections import Counter
 import torch
 import matplotlib.pyplot as plt
@@ -44,40 +51,45 @@ from aqaa_ref.sequences import preference_pairs, EVASIONS
 from aqaa_ref.dpo import kept_positions, sequence_logps, masked_dpo_loss, make_dpo_loss_fn, reference_logps
 from aqaa_ref.train import pad_collate, latest_checkpoint, load_weights, IGNORE
 from aqaa_ref.vocab import AudioVocab
-from aqaa_ref.text_tokenizer import decode_text
-from aqaa_ref.interleave import parse_answer
-from aqaa_ref.generate import answer_items, score_answers, summarize
 from aqaa_ref.data.styles import assistant
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds
 recipe = Recipe.from_preset("tiny" if QUICK else "toy")
 print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)")
 print(f"DPO settings: beta {recipe.dpo_beta}, masked {recipe.dpo_masked}, evasion fraction {recipe.dpo_evasion_fraction}, "
-      f"{recipe.dpo.steps} steps x {recipe.dpo.batch_size} pairs, lr {recipe.dpo.lr}")"""),
-code("""assets = Assets(recipe, progress=not QUICK)
+      f"{recipe.dpo.steps} steps x {recipe.dpo.batch_size} pairs, lr {recipe.dpo.lr}")
+
+# %%
+assets = Assets(recipe, progress=not QUICK)
 for stage in ("pretrain", "sft1", "dpo"):   # DPO starts from SFT-1 (cached in full mode; trained here in quick mode)
     run_stage(stage, assets, progress=not QUICK)
-print(assets.corpus, "| vocab", assets.vocab)"""),
-code("""from aqaa_ref.viz import COLORS, token_kind, draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
+print(assets.corpus, "| vocab", assets.vocab)
 
-sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, assets.builder"""),
-md("""## 1. Preference pairs, built automatically
+# %%
+from aqaa_ref.viz import COLORS, token_kind, draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
 
-`preference_pairs` makes one pair per single-segment training item. Chosen is the item's correct
-answer (text interleaved 10:15 with its reference audio). Rejected, for a seeded
-`dpo_evasion_fraction` of items, is the **evasion** the Step-Audio report lists among rejected
-responses ("sorry, I did not hear you", in the item's language, spoken in the requested style);
-otherwise it is a **wrong answer in the same style**: another training item's answer with the same
-language and style but different text. Both sides share the prompt, so the pair differs only in
-the answer: what DPO learns is *which answer*, not *how to speak*."""),
-code("""train_items = assets.corpus.split("train")
+sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, assets.builder
+
+# %% [markdown]
+# ## 1. Preference pairs, built automatically
+#
+# `preference_pairs` makes one pair per single-segment training item. Chosen is the item's correct
+# answer (text interleaved 10:15 with its reference audio). Rejected, for a seeded
+# `dpo_evasion_fraction` of items, is the **evasion** the Step-Audio report lists among rejected
+# responses ("sorry, I did not hear you", in the item's language, spoken in the requested style);
+# otherwise it is a **wrong answer in the same style**: another training item's answer with the same
+# language and style but different text. Both sides share the prompt, so the pair differs only in
+# the answer: what DPO learns is *which answer*, not *how to speak*.
+
+# %%
+train_items = assets.corpus.split("train")
 evasion = assets.evasion_audio()               # (language, style) -> LLSSS ids of the evasion
 pairs = preference_pairs(builder, train_items, evasion, recipe.seed, recipe.dpo_evasion_fraction)
 print(f"{len(pairs)} pairs from {len(train_items)} training items:", dict(Counter(p['kind'] for p in pairs)))
 print(f"evasion renderings: {len(evasion)} (language, style) combinations, e.g. {sorted(evasion)[:4]}")
 
 def answer_part(ids, labels):
-    \"\"\"The learned span of a chat sequence (the assistant's answer and its <|EOT|>).\"\"\"
+    """The learned span of a chat sequence (the assistant's answer and its <|EOT|>)."""
     return [i for i, l in zip(ids, labels) if l != IGNORE]
 
 def shortest(kind):
@@ -86,27 +98,35 @@ def shortest(kind):
 examples = {kind: shortest(kind) for kind in ("wrong_answer", "evasion")}
 for kind, p in examples.items():
     c, r = answer_part(p["chosen_input_ids"], p["chosen_labels"]), answer_part(p["rejected_input_ids"], p["rejected_labels"])
-    print(f"\\n{kind}:")
+    print(f"\n{kind}:")
     print("  chosen  :", pretty(c, tok, vocab, sp))
-    print("  rejected:", pretty(r, tok, vocab, sp))"""),
-code("""lang, style = sorted(evasion)[0]
+    print("  rejected:", pretty(r, tok, vocab, sp))
+
+# %%
+lang, style = sorted(evasion)[0]
 wav, sr, _ = assistant(EVASIONS[lang], lang, style).synthesize()
 print(f"the evasion in ({lang}, {style}): {EVASIONS[lang]!r} -> {len(evasion[(lang, style)])} audio ids")
-display(Audio(wav, rate=sr))"""),
-md("""## 2. The mask over real ids
+display(Audio(wav, rate=sr))
 
-`kept_positions(labels, vocab, masked)` decides which label positions enter the reward: it
-always drops label −100 (system turn, question, `<|BOT|>assistant\\n`, padding) and, when
-masked, also drops audio ids (linguistic and semantic). Text ids, the audio markers and the
-closing `<|EOT|>` are not in A, so they stay. The worked example from `aqaa_ref.dpo`'s docstring
-(a made-up layout: text < 1000 ≤ audio):"""),
-code("""# NBVAL_CHECK_OUTPUT
+# %% [markdown]
+# ## 2. The mask over real ids
+#
+# `kept_positions(labels, vocab, masked)` decides which label positions enter the reward: it
+# always drops label −100 (system turn, question, `<|BOT|>assistant\n`, padding) and, when
+# masked, also drops audio ids (linguistic and semantic). Text ids, the audio markers and the
+# closing `<|EOT|>` are not in A, so they stay. The worked example from `aqaa_ref.dpo`'s docstring
+# (a made-up layout: text < 1000 ≤ audio):
+
+# %%
+# NBVAL_CHECK_OUTPUT
 demo = AudioVocab(text_vocab_size=1000, n_linguistic=8, n_semantic=8)   # linguistic 1000..1007, semantic 1008..1015
 labels = torch.tensor([[-100, -100, 17, 1003, 1007, 1010, 42, 1001]])
 print("labels     ", labels[0].tolist())
 print("kept masked", kept_positions(labels, demo, masked=True)[0].int().tolist())
-print("kept all   ", kept_positions(labels, demo, masked=False)[0].int().tolist())"""),
-code("""p = examples["wrong_answer"]
+print("kept all   ", kept_positions(labels, demo, masked=False)[0].int().tolist())
+
+# %%
+p = examples["wrong_answer"]
 rows = []
 for side in ("chosen", "rejected"):
     lab = torch.tensor([p[f"{side}_labels"]])
@@ -118,14 +138,18 @@ for side in ("chosen", "rejected"):
           f"(text, markers, EOT), {ku - km} audio dropped when masked")
 draw_strips(rows, "a wrong-answer pair: which positions carry the DPO reward", vocab, sp,
             mark_names=("kept in the reward", "dropped"))
-plt.show()"""),
-md("""### The collated batch
+plt.show()
 
-`pad_collate` right-pads every list-valued key of a batch of pairs: ids with pad 0, every
-`*labels` key with −100 (so padding is never kept), and adds an `attention_mask` beside each
-`*input_ids`. The reference log-probs (floats) are stacked; the `kind` string is metadata and
-is dropped. A made-up batch first, so the whole thing prints:"""),
-code("""# NBVAL_CHECK_OUTPUT
+# %% [markdown]
+# ### The collated batch
+#
+# `pad_collate` right-pads every list-valued key of a batch of pairs: ids with pad 0, every
+# `*labels` key with −100 (so padding is never kept), and adds an `attention_mask` beside each
+# `*input_ids`. The reference log-probs (floats) are stacked; the `kind` string is metadata and
+# is dropped. A made-up batch first, so the whole thing prints:
+
+# %%
+# NBVAL_CHECK_OUTPUT
 toy_pairs = [dict(chosen_input_ids=[1, 4, 9, 17, 1003, 1010, 3], chosen_labels=[-100, -100, -100, 17, 1003, 1010, 3],
                   rejected_input_ids=[1, 4, 9, 42, 3], rejected_labels=[-100, -100, -100, 42, 3],
                   ref_chosen=-3.5, ref_rejected=-2.0, kind="wrong_answer"),
@@ -136,19 +160,25 @@ b = pad_collate(toy_pairs)
 for k, t in b.items():
     print(f"{k:26s} {tuple(t.shape)}  {t.tolist()}")
 for side in ("chosen", "rejected"):
-    print(f"kept ({side}, masked)".ljust(26), kept_positions(b[f"{side}_labels"], demo, True).int().tolist())"""),
-code("""batch_pairs = [examples["wrong_answer"], examples["evasion"]] + [q for q in pairs[:6] if q not in examples.values()][:2]
+    print(f"kept ({side}, masked)".ljust(26), kept_positions(b[f"{side}_labels"], demo, True).int().tolist())
+
+# %%
+batch_pairs = [examples["wrong_answer"], examples["evasion"]] + [q for q in pairs[:6] if q not in examples.values()][:2]
 real = pad_collate(batch_pairs)
 print({k: tuple(t.shape) for k, t in real.items()})
-print("kinds:", [q["kind"] for q in batch_pairs], "(strings are not collated)")"""),
-md("""## 3. The loss by hand, beside the library's
+print("kinds:", [q["kind"] for q in batch_pairs], "(strings are not collated)")
 
-Policy π = the masked-DPO checkpoint, reference π_ref = SFT-1 (where DPO started), so the
-log-ratios are not zero. Both models run once on the collated batch; the hand version then
-walks every sequence position by position: position t−1 predicts the token at t; skip label −100;
-in masked mode skip audio ids; add `log_softmax(logits[t−1])[y_t]`. Then
-r = Σ log π − Σ log π_ref and loss = −log σ(β (r_w − r_l)) = log(1 + e^{−β (r_w − r_l)})."""),
-code("""policy, reference = assets.load_stage("dpo"), assets.load_stage("sft1")   # the masked DPO stage (trained here in quick mode)
+# %% [markdown]
+# ## 3. The loss by hand, beside the library's
+#
+# Policy π = the masked-DPO checkpoint, reference π_ref = SFT-1 (where DPO started), so the
+# log-ratios are not zero. Both models run once on the collated batch; the hand version then
+# walks every sequence position by position: position t−1 predicts the token at t; skip label −100;
+# in masked mode skip audio ids; add `log_softmax(logits[t−1])[y_t]`. Then
+# r = Σ log π − Σ log π_ref and loss = −log σ(β (r_w − r_l)) = log(1 + e^{−β (r_w − r_l)}).
+
+# %%
+policy, reference = assets.load_stage("dpo"), assets.load_stage("sft1")   # the masked DPO stage (trained here in quick mode)
 beta = recipe.dpo_beta
 
 with torch.no_grad():
@@ -156,7 +186,7 @@ with torch.no_grad():
               for name, m in (("policy", policy), ("reference", reference)) for side in ("chosen", "rejected")}
 
 def hand_logps(logits, labels, keep_token):
-    \"\"\"logits (B, T, V), labels (B, T) -> (B,) float64: sum of log p(y_t) over positions where keep_token(y_t).\"\"\"
+    """logits (B, T, V), labels (B, T) -> (B,) float64: sum of log p(y_t) over positions where keep_token(y_t)."""
     out = []
     for b in range(labels.shape[0]):
         total = 0.0
@@ -191,11 +221,15 @@ hand_inv, _, _ = hand_dpo(lambda y: vocab.is_audio(y))  # the inverted-mask bug:
 print(f"{'pair':13s} {'r_w':>8s} {'r_l':>8s} {'hand':>9s} {'library':>9s} {'unmasked':>9s} {'inverted':>9s}")
 for i, q in enumerate(batch_pairs):
     print(f"{q['kind']:13s} {r_w[i]:8.3f} {r_l[i]:8.3f} {hand_m[i]:9.5f} {lib_m[i]:9.5f} {lib_u[i]:9.5f} {hand_inv[i]:9.5f}")
-print("library stats:", {k: round(v, 4) for k, v in stats.items()})"""),
-md("""The training loss function (`make_dpo_loss_fn`) does the same from a batch whose reference
-log-probs were computed once, before training, by `reference_logps`: it returns the sum over
-pairs divided by the step's pair count."""),
-code("""with torch.no_grad():
+print("library stats:", {k: round(v, 4) for k, v in stats.items()})
+
+# %% [markdown]
+# The training loss function (`make_dpo_loss_fn`) does the same from a batch whose reference
+# log-probs were computed once, before training, by `reference_logps`: it returns the sum over
+# pairs divided by the step's pair count.
+
+# %%
+with torch.no_grad():
     with_ref = pad_collate(reference_logps(reference, batch_pairs, vocab, masked=True))
     fn_loss, fn_stats = make_dpo_loss_fn(vocab, beta, masked=True)(policy, with_ref, len(batch_pairs))
 print(f"make_dpo_loss_fn: {fn_loss.item():.5f}   mean of the hand losses: {hand_m.mean().item():.5f}")
@@ -203,21 +237,27 @@ ok_masked = torch.allclose(hand_m, lib_m.double(), rtol=1e-5, atol=1e-5)
 ok_unmasked = torch.allclose(hand_u, lib_u.double(), rtol=1e-5, atol=1e-5)
 ok_fn = math.isclose(fn_loss.item(), hand_m.mean().item(), rel_tol=1e-5, abs_tol=1e-5)
 inverted_differs = not torch.allclose(hand_inv, lib_m.double(), rtol=1e-3, atol=1e-4)
-assert ok_masked and ok_unmasked and ok_fn and inverted_differs"""),
-code("""# NBVAL_CHECK_OUTPUT
+assert ok_masked and ok_unmasked and ok_fn and inverted_differs
+
+# %%
+# NBVAL_CHECK_OUTPUT
 print("masked DPO,   hand == masked_dpo_loss  equal:", ok_masked)
 print("unmasked DPO, hand == masked_dpo_loss  equal:", ok_unmasked)
 print("training loss fn == mean of hand losses equal:", ok_fn)
-print("an inverted mask gives another loss:          ", inverted_differs)"""),
-md("""## 4. Audio positions get exactly zero gradient
+print("an inverted mask gives another loss:          ", inverted_differs)
 
-In masked mode an audio position's log-prob is multiplied by 0 before the sum, so the gradient
-of the loss with respect to the logits at every position that *predicts an audio id* is exactly
-0.0, not merely small. (Parameters shared by all positions, the head rows of audio ids included,
-still move: the softmax at a text position normalises over every id. Masking removes the direct
-preference signal on audio tokens, not all change to them.) Below: the gradient reaching each
-position's logits for one pair, chosen side, masked vs unmasked."""),
-code("""one = pad_collate([examples["wrong_answer"]])
+# %% [markdown]
+# ## 4. Audio positions get exactly zero gradient
+#
+# In masked mode an audio position's log-prob is multiplied by 0 before the sum, so the gradient
+# of the loss with respect to the logits at every position that *predicts an audio id* is exactly
+# 0.0, not merely small. (Parameters shared by all positions, the head rows of audio ids included,
+# still move: the softmax at a text position normalises over every id. Masking removes the direct
+# preference signal on audio tokens, not all change to them.) Below: the gradient reaching each
+# position's logits for one pair, chosen side, masked vs unmasked.
+
+# %%
+one = pad_collate([examples["wrong_answer"]])
 target = one["chosen_labels"][0, 1:]                     # position t predicts labels[t + 1]
 is_audio_target = vocab.is_audio(target)
 is_text_target = (target != IGNORE) & ~is_audio_target
@@ -240,13 +280,17 @@ for masked in (True, False):
           f"{g[is_audio_target].max().item():.3e}, at text positions {g[is_text_target].max().item():.3e}")
 policy.zero_grad()
 zero_audio = grad_norms[True][is_audio_target].eq(0).all().item()
-assert zero_audio and grad_norms[True][is_text_target].gt(0).all() and grad_norms[False][is_audio_target].gt(0).any()"""),
-code("""# NBVAL_CHECK_OUTPUT
+assert zero_audio and grad_norms[True][is_text_target].gt(0).all() and grad_norms[False][is_audio_target].gt(0).any()
+
+# %%
+# NBVAL_CHECK_OUTPUT
 print("masked:   gradient at audio-predicting positions exactly zero:", zero_audio,
       "| max =", grad_norms[True][is_audio_target].max().item())
 print("masked:   every text-predicting position gets gradient:       ", grad_norms[True][is_text_target].gt(0).all().item())
-print("unmasked: audio-predicting positions get gradient:             ", grad_norms[False][is_audio_target].gt(0).any().item())"""),
-code("""fig, axes = plt.subplots(2, 1, figsize=(14, 4.6), sharex=True)
+print("unmasked: audio-predicting positions get gradient:             ", grad_norms[False][is_audio_target].gt(0).any().item())
+
+# %%
+fig, axes = plt.subplots(2, 1, figsize=(14, 4.6), sharex=True)
 colors = ["#DDDDDD" if t == IGNORE else COLORS[token_kind(int(t), vocab, sp)] for t in target]
 for ax, masked in zip(axes, (True, False)):
     g = grad_norms[masked].clamp(min=1e-12)
@@ -255,15 +299,19 @@ for ax, masked in zip(axes, (True, False)):
     ax.set_ylabel("|dL/dlogits|"); ax.set_title(("masked" if masked else "unmasked") + " DPO: gradient reaching each position "
                                                  "(coloured by the token it predicts; grey = prompt)", fontsize=9)
 axes[1].set_xlabel("position t (predicts token t+1)")
-plt.tight_layout(); plt.show()"""),
-md("""## 5. Masked vs unmasked DPO, from the same SFT-1 checkpoint
+plt.tight_layout(); plt.show()
 
-The masked run is the recipe's `dpo` stage. The unmasked run is the same recipe with
-`dpo_masked=False`: `dataclasses.replace` gives it another stage key, hence its own cache folder,
-and only DPO re-runs (its parents, pre-training and SFT-1, are shared). Same pairs, same β, same
-steps and learning rate; the only difference is the mask (in the reward *and* in the
-precomputed reference log-probs)."""),
-code("""t0 = time.perf_counter()
+# %% [markdown]
+# ## 5. Masked vs unmasked DPO, from the same SFT-1 checkpoint
+#
+# The masked run is the recipe's `dpo` stage. The unmasked run is the same recipe with
+# `dpo_masked=False`: `dataclasses.replace` gives it another stage key, hence its own cache folder,
+# and only DPO re-runs (its parents, pre-training and SFT-1, are shared). Same pairs, same β, same
+# steps and learning rate; the only difference is the mask (in the reward *and* in the
+# precomputed reference log-probs).
+
+# %%
+t0 = time.perf_counter()
 masked_info = run_stage("dpo", assets, progress=not QUICK)
 unmasked_recipe = dataclasses.replace(recipe, dpo_masked=False)
 assets.recipe = unmasked_recipe                 # run_stage reads the recipe from the assets
@@ -276,8 +324,10 @@ runs = {"masked": (recipe, masked_info), "unmasked": (unmasked_recipe, unmasked_
 for name, (r, info) in runs.items():
     print(f"{name:8s} {r.stage_dir('dpo').name}: {info['pairs']} pairs, {len(info['losses'])} steps, "
           f"final loss {info['final_loss']:.4f}, trained in {info['seconds']:.0f} s")
-assert recipe.stage_key("sft1") == unmasked_recipe.stage_key("sft1") and recipe.stage_key("dpo") != unmasked_recipe.stage_key("dpo")"""),
-code("""metrics = {name: json.loads((latest_checkpoint(r.stage_dir("dpo")) / "trainer.json").read_text())["metrics"]
+assert recipe.stage_key("sft1") == unmasked_recipe.stage_key("sft1") and recipe.stage_key("dpo") != unmasked_recipe.stage_key("dpo")
+
+# %%
+metrics = {name: json.loads((latest_checkpoint(r.stage_dir("dpo")) / "trainer.json").read_text())["metrics"]
            for name, (r, _) in runs.items()}
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
 for name, ms in metrics.items():
@@ -290,29 +340,37 @@ axes[0].set_title("DPO loss"); axes[1].set_title("reward accuracy (r_w > r_l) pe
 axes[2].set_title("reward margin β (r_w − r_l)")
 for ax in axes:
     ax.set_xlabel("optimizer step"); ax.legend(fontsize=8)
-plt.tight_layout(); plt.show()"""),
-md("""The unmasked run sums the log-ratio over every answer token, audio included: its rewards
-are sums over several times more tokens (section 2's counts), so its margin can grow faster and
-its loss fall faster. That is
-not a better preference: much of it is bought by moving audio log-probs, which the comparison
-below measures."""),
-md("""### Where did the probability move? Teacher-forced log-prob shifts on held-out answers
+plt.tight_layout(); plt.show()
 
-On held-out test items (chosen = the correct answer with its reference audio), the change of
-the per-token log-prob from SFT-1 to each DPO model, averaged separately over text tokens and
-audio tokens. Masked DPO should move text and leave audio nearly where SFT-1 had it."""),
-code("""# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
+# %% [markdown]
+# The unmasked run sums the log-ratio over every answer token, audio included: its rewards
+# are sums over several times more tokens (section 2's counts), so its margin can grow faster and
+# its loss fall faster. That is
+# not a better preference: much of it is bought by moving audio log-probs, which the comparison
+# below measures.
+
+# %% [markdown]
+# ### Where did the probability move? Teacher-forced log-prob shifts on held-out answers
+#
+# On held-out test items (chosen = the correct answer with its reference audio), the change of
+# the per-token log-prob from SFT-1 to each DPO model, averaged separately over text tokens and
+# audio tokens. Masked DPO should move text and leave audio nearly where SFT-1 had it.
+
+# %%
+# score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.generate import score_memoised, by_condition
-from aqaa_ref.recipe import strided"""),
-code("""N_EVAL = 8 if QUICK else 64
+from aqaa_ref.recipe import strided
+
+# %%
+N_EVAL = 8 if QUICK else 64
 eval_items = strided(assets.corpus.split("test"), N_EVAL)
 models = {"sft1": reference, "masked DPO": policy,
           "unmasked DPO": load_weights(assets.new_model(), unmasked_recipe.stage_dir("dpo")).eval()}
 
 @torch.no_grad()
 def token_logps(model, items, bs=16):
-    \"\"\"Teacher-forced log p of every answer token of each item's AQTAA example -> (logp, is_audio) flat tensors.\"\"\"
+    """Teacher-forced log p of every answer token of each item's AQTAA example -> (logp, is_audio) flat tensors."""
     lps, auds = [], []
     for i in range(0, len(items), bs):
         b = pad_collate([builder.sft_example(it) for it in items[i:i + bs]])
@@ -329,12 +387,16 @@ shift = {}
 for name in ("masked DPO", "unmasked DPO"):
     d = tf[name][0] - tf["sft1"][0]
     shift[name] = (d[~is_aud].mean().item(), d[is_aud].mean().item(), d[is_aud].abs().mean().item())
-    print(f"{name:13s} mean Δ log p: text {shift[name][0]:+.4f}   audio {shift[name][1]:+.4f}   (mean |Δ| on audio {shift[name][2]:.4f})")"""),
-md("""### Held-out generation: text accuracy and audio-token accuracy
+    print(f"{name:13s} mean Δ log p: text {shift[name][0]:+.4f}   audio {shift[name][1]:+.4f}   (mean |Δ| on audio {shift[name][2]:.4f})")
 
-Greedy constrained answers to the same fixed held-out subset as notebook 04 (every k-th test
-item), scored the same way; SFT-1's answers come from notebook 04's memo when it ran first."""),
-code("""gen_scores = {}
+# %% [markdown]
+# ### Held-out generation: text accuracy and audio-token accuracy
+#
+# Greedy constrained answers to the same fixed held-out subset as notebook 04 (every k-th test
+# item), scored the same way; SFT-1's answers come from notebook 04's memo when it ran first.
+
+# %%
+gen_scores = {}
 for name, m in models.items():
     gen_scores[name] = by_condition(score_memoised(m, builder, eval_items), eval_items)
 conds = list(gen_scores["sft1"])
@@ -342,8 +404,10 @@ print(f"{len(eval_items)} held-out items; text accuracy / audio-token accuracy /
 print(f"{'':13s}" + "".join(f"{c:>16s}" for c in conds))
 for name, res in gen_scores.items():
     print(f"{name:13s}" + "".join(f"{res[c]['text_accuracy']:>8.0%} /{res[c]['audio_token_accuracy']:>5.0%} " for c in conds),
-          f"  well-formed {res['all']['well_formed']:.0%}")"""),
-code("""fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
+          f"  well-formed {res['all']['well_formed']:.0%}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
 names = list(gen_scores)
 for ax, (metric, title) in zip(axes[:2], [("text_accuracy", "text accuracy"), ("audio_token_accuracy", "audio-token accuracy")]):
     ax.bar(names, [gen_scores[n]["all"][metric] for n in names], color=["#888888", "#4C72B0", "#C44E52"])
@@ -355,23 +419,22 @@ for j, name in enumerate(("masked DPO", "unmasked DPO")):
     axes[2].bar([k + (j - 0.5) * w for k in range(2)], shift[name][:2], w, label=name, color=["#4C72B0", "#C44E52"][j])
 axes[2].set_xticks([0, 1]); axes[2].set_xticklabels(["text tokens", "audio tokens"]); axes[2].axhline(0, color="k", lw=0.8)
 axes[2].set_title("mean Δ log p vs SFT-1 on held-out answers"); axes[2].legend(fontsize=8)
-plt.tight_layout(); plt.show()"""),
-md("""## What to take away
+plt.tight_layout(); plt.show()
 
-- The DPO reward here is a sum of policy/reference log-ratios over **kept** positions; the mask
-  keeps text (and markers and `<|EOT|>`) and drops audio ids and the prompt. The hand loop, the
-  library function and the training loss function agree; an inverted mask does not.
-- In masked mode the gradient reaching audio-predicting logits is exactly zero: the preference is
-  learned through the text channel only.
-- The unmasked variant is one `dataclasses.replace` away and gets its own cache entry. What the
-  toy run shows: the mask does what the paper wants it to. Masked DPO barely moves the audio
-  (mean Δ log p on audio tokens -0.06, against -0.29 unmasked) while the text channel moves
-  (-0.69). But at these settings (beta 0.1, lr 2e-4, 60 steps) *both* DPO runs cost held-out
-  accuracy: text 62% -> 39% masked / 45% unmasked, audio tokens 56% -> 44% / 42% (64 items, one
-  seed). The preference margin keeps growing on the training pairs, so the policy over-optimises;
-  a smaller lr or beta, or fewer steps, is the first thing to try. The 5:5:1 merge (notebook 06)
-  gives DPO 1/11 of the weight, which is why it survives it.
-- Notebook 06 merges SFT-1, SFT-2 and this masked DPO model 5:5:1."""),
-]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-nbf.write(nb, "notebooks/05_masked_dpo.ipynb")
+# %% [markdown]
+# ## What to take away
+#
+# - The DPO reward here is a sum of policy/reference log-ratios over **kept** positions; the mask
+#   keeps text (and markers and `<|EOT|>`) and drops audio ids and the prompt. The hand loop, the
+#   library function and the training loss function agree; an inverted mask does not.
+# - In masked mode the gradient reaching audio-predicting logits is exactly zero: the preference is
+#   learned through the text channel only.
+# - The unmasked variant is one `dataclasses.replace` away and gets its own cache entry. What the
+#   toy run shows: the mask does what the paper wants it to. Masked DPO barely moves the audio
+#   (mean Δ log p on audio tokens -0.06, against -0.29 unmasked) while the text channel moves
+#   (-0.69). But at these settings (beta 0.1, lr 2e-4, 60 steps) *both* DPO runs cost held-out
+#   accuracy: text 62% -> 39% masked / 45% unmasked, audio tokens 56% -> 44% / 42% (64 items, one
+#   seed). The preference margin keeps growing on the training pairs, so the policy over-optimises;
+#   a smaller lr or beta, or fewer steps, is the first thing to try. The 5:5:1 merge (notebook 06)
+#   gives DPO 1/11 of the weight, which is why it survives it.
+# - Notebook 06 merges SFT-1, SFT-2 and this masked DPO model 5:5:1.

@@ -1,0 +1,416 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · The Step-1 backbone and its extended vocabulary
+#
+# **What the paper uses.** Step-Audio-AQAA's language model is the 130B **Step-Omni**, a
+# Step-1 decoder: 88 pre-norm layers, hidden 12,288, 96 query heads sharing 8 key/value
+# groups (GQA), a SwiGLU MLP of 31,232, **no rotary embedding** but a **square-root ALiBi**
+# bias on the attention scores, and a vocabulary of 65,536 text ids extended by **5,120 audio
+# ids** (1,024 linguistic + 4,096 semantic). It answers with text and audio **interleaved
+# 10 : 15** inside `<audio_start>` … `<audio_end>` markers.
+#
+# **What this notebook does.** Builds each piece with `aqaa_ref` (the notebook imports the
+# library and re-derives a few pieces inline only to check them), on CPU in seconds:
+#
+# 1. the id map: text, then linguistic, then semantic ids;
+# 2. a byte-level BPE for English, Mandarin, Cantonese and Japanese laid out on that map;
+# 3. one Step-1 block, piece by piece, with shapes;
+# 4. square-root ALiBi next to plain ALiBi;
+# 5. KV-cached generation through `transformers`;
+# 6. vocabulary extension and the 5× learning rate for embedding and head;
+# 7. every output format of the paper's ablation, drawn with real ids, and the three
+#    multi-segment concatenations; the chat template and its loss mask;
+# 8. parsing and constrained decoding;
+# 9. parameter and memory counts from the toy model to 130B.
+
+# %%
+import os
+import torch
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
+
+from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.attention import alibi_slopes, alibi_bias, eager_attention
+from aqaa_ref.backbone import (Step1Config, Step1ForCausalLM, STEP1_PRESETS, count_parameters,
+                               flops_per_token, kv_cache_bytes_per_token)
+from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
+from aqaa_ref.text_tokenizer import train_text_tokenizer, encode_text, decode_text, audio_token
+from aqaa_ref.interleave import (FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer,
+                                 concat_segments, build_chat, wrap_audio, parse_answer, IGNORE_INDEX)
+from aqaa_ref.constrained import FormatLogitsProcessor, check_well_formed
+
+QUICK = os.environ.get("AQAA_QUICK") == "1"   # read for the CI convention; every cell here is fast either way
+torch.set_num_threads(1)                       # tiny tensors: one thread avoids OpenMP waits
+print("quick mode" if QUICK else "full mode")
+
+# %% [markdown]
+# ## 1. One id space for text and audio
+#
+# `AudioVocab` is the shared layout: text ids first (specials included), then the linguistic
+# codebook, then the semantic codebook. The paper's numbers, and the small layout this
+# notebook uses for its demos (a 512-id text block, 64 + 128 audio codes so ids stay readable):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+paper = AudioVocab.paper()
+toy = AudioVocab(text_vocab_size=512, n_linguistic=64, n_semantic=128)
+for name, v in [("paper", paper), ("notebook toy", toy)]:
+    print(f"{name:13s} text [0, {v.text_vocab_size})  linguistic [{v.linguistic_offset}, {v.semantic_offset})"
+          f"  semantic [{v.semantic_offset}, {v.audio_end})  extra [{v.audio_end}, {v.size})  -> vocab {v.size}")
+
+# %%
+fig, ax = plt.subplots(figsize=(12, 1.6))
+parts = [("text 0..65,535", 0, paper.text_vocab_size, "#4C72B0"),
+         ("linguistic\n65,536..66,559", paper.linguistic_offset, paper.n_linguistic, "#DD8452"),
+         ("semantic 66,560..70,655", paper.semantic_offset, paper.n_semantic, "#55A868"),
+         ("unused 70,656..74,751", paper.audio_end, paper.extra, "#BBBBBB")]
+for label, start, width, color in parts:
+    ax.add_patch(Rectangle((start, 0), width, 1, color=color))
+    ax.text(start + width / 2, 0.5, label, ha="center", va="center", fontsize=8)
+ax.set_xlim(0, paper.size); ax.set_ylim(0, 1); ax.set_yticks([])
+ax.set_xlabel("token id"); ax.set_title("Step-Audio's extended vocabulary (74,752 ids): 5,120 audio ids after the text block")
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## 2. The text tokenizer on that layout
+#
+# A byte-level BPE (HF `tokenizers`) trained here on a few sentences in four languages. Bytes
+# are its alphabet, so any string round-trips. The specials copy the released tokenizer where
+# it is known (pad 0, bos 1, eos = `<|EOT|>` 3, `<|BOT|>` 4); `<audio_k>` has id
+# `text_vocab_size + k`; ids the BPE did not learn are padded with `<|reserved_k|>`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+sentences = ["What is three plus four?", "The answer is seven.", "Three plus four makes seven.",
+             "三加四等于几？", "答案是七。", "三加四係幾多？", "答案係七。", "三足す四はいくつですか？", "答えは七です。"]
+tok = train_text_tokenizer(sentences * 20, toy)
+print("len(tok) =", len(tok), "= toy.size:", len(tok) == toy.size)
+for s in ["The answer is seven.", "答案是七。", "答案係七。", "答えは七です。"]:
+    ids = encode_text(tok, s)
+    print(f"{s!r:26s} -> {ids}  round trip: {decode_text(tok, ids) == s}")
+print("<audio_0> ->", tok.convert_tokens_to_ids(audio_token(0)), "| <audio_64> ->", tok.convert_tokens_to_ids(audio_token(64)))
+
+# %% [markdown]
+# ## 3. One Step-1 block, piece by piece
+#
+# A tiny configuration (d = 32, 4 query heads in 2 KV groups) so every tensor prints. The
+# block is pre-norm: `x + Attn(RMSNorm(x))`, then `x + MLP(RMSNorm(x))`. We recompute each
+# piece by hand and check it against the library's modules.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(0)
+cfg = Step1Config(vocab_size=toy.size, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+                  num_attention_groups=2, num_hidden_layers=2, max_seq_len=256, attention_kernel="eager")
+model = Step1ForCausalLM(cfg).eval()
+layer = model.model.layers[0]
+ids = torch.tensor([encode_text(tok, "The answer is seven.")])
+B, T = ids.shape
+H, G, hd = cfg.num_attention_heads, cfg.num_attention_groups, cfg.head_dim
+x = model.model.embed_tokens(ids)
+print("ids", tuple(ids.shape), "-> embed_tokens ->", tuple(x.shape), "  (B, T, d)")
+
+# RMSNorm: x / sqrt(mean(x^2) + eps), in float32, times a learned gain
+h = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + cfg.rms_norm_eps) * layer.input_layernorm.weight
+assert torch.allclose(h, layer.input_layernorm(x))
+attn = layer.self_attn
+q = attn.q_proj(h).view(B, T, H, hd).transpose(1, 2)
+k = attn.k_proj(h).view(B, T, G, hd).transpose(1, 2)
+v = attn.v_proj(h).view(B, T, G, hd).transpose(1, 2)
+print("q", tuple(q.shape), "(B, H, T, hd) | k, v", tuple(k.shape), "(B, G, T, hd): each KV group serves", H // G, "query heads")
+
+# attention with the sqrt-ALiBi bias, written out: head h reads KV group h // (H // G)
+kk, vv = k.repeat_interleave(H // G, 1), v.repeat_interleave(H // G, 1)
+i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+bias = -alibi_slopes(H)[:, None, None] * (i - j).clamp(min=0).float().sqrt()
+scores = (q @ kk.transpose(-2, -1)) / hd ** 0.5 + bias
+scores = scores.masked_fill(j > i, float("-inf"))
+y = torch.softmax(scores, -1) @ vv
+print("scores", tuple(scores.shape), "(B, H, T, T) -> y", tuple(y.shape))
+assert torch.allclose(y, eager_attention(q, k, v, alibi_bias(alibi_slopes(H), T, T)), atol=1e-6)
+a = attn.o_proj(y.transpose(1, 2).reshape(B, T, H * hd))
+x1 = x + a
+h2 = layer.post_attention_layernorm(x1)
+m = layer.mlp.down_proj(torch.nn.functional.silu(layer.mlp.gate_proj(h2)) * layer.mlp.up_proj(h2))
+print("SwiGLU: gate/up", tuple(layer.mlp.gate_proj(h2).shape), "(B, T, ff) -> down", tuple(m.shape))
+out = x1 + m
+full_layer = layer(x, model.model._make_attend(T, T, None, x.device, x.dtype))
+print("block output", tuple(out.shape), "| equals the library's layer:", torch.allclose(out, full_layer, atol=1e-6))
+logits = model(ids).logits
+print("logits", tuple(logits.shape), "(B, T, vocab)")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("parameter names (as in the released checkpoints):")
+for name, p in list(model.named_parameters())[:11]:
+    print(f"  {name:45s} {tuple(p.shape)}")
+print("  ...")
+for name, p in list(model.named_parameters())[-2:]:
+    print(f"  {name:45s} {tuple(p.shape)}")
+
+# %% [markdown]
+# ## 4. Square-root ALiBi
+#
+# Each head subtracts `slope_h · sqrt(i − j)` from the score of key `j` seen from query `i`.
+# Slopes follow ALiBi: for n the largest power of two ≤ heads, `2^(−8k/n)`, k = 1..n; extra heads
+# (when heads is not a power of two) take `2^(−4/n)` to the powers 1, 3, 5, … The square root
+# grows slowly, so a head that looks far pays much less than with plain ALiBi: over a
+# 2,000-token audio answer that is the difference between seeing the question and not.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for n in (8, 6, 12):
+    print(f"{n:2d} heads:", [round(s, 5) for s in alibi_slopes(n).tolist()])
+# re-derived for 6 heads from the rule: n = 4 -> 2^-2, 2^-4, 2^-6, 2^-8; extra 2^-1, 2^-3
+assert alibi_slopes(6).tolist() == [2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3]
+
+# %%
+slopes = alibi_slopes(8)
+T_show = 24
+sq = alibi_bias(slopes, T_show, T_show, sqrt=True)[0]
+lin = alibi_bias(slopes, T_show, T_show, sqrt=False)[0]
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+for ax, b, title in [(axes[0], sq, "sqrt ALiBi, head 0 (slope 1/2)"), (axes[1], lin, "plain ALiBi, head 0")]:
+    shown = b[0].clone(); shown[shown < -1e30] = float("nan")
+    im = ax.imshow(shown, cmap="viridis", vmin=-12, vmax=0); ax.set_title(title)
+    ax.set_xlabel("key j"); ax.set_ylabel("query i"); fig.colorbar(im, ax=ax, fraction=0.046)
+d = torch.arange(0, 2001).float()
+for n, h in enumerate((0, 3, 7)):
+    axes[2].plot(d, -slopes[h] * d.sqrt(), color=f"C{n}", label=f"sqrt, slope {slopes[h]:.3g}")
+    axes[2].plot(d, -slopes[h] * d, "--", color=f"C{n}", label=f"plain, slope {slopes[h]:.3g}")
+axes[2].set_ylim(-40, 1); axes[2].set_xlabel("distance i - j (tokens)"); axes[2].set_ylabel("bias")
+axes[2].set_title("penalty vs distance"); axes[2].legend(fontsize=7)
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## 5. KV cache and `generate`
+#
+# `Step1ForCausalLM` is a `transformers` `PreTrainedModel` with `GenerationMixin`, registered
+# under `model_type="step1"`, so `generate` uses a `DynamicCache`. ALiBi depends only on
+# `i − j`, so cached decoding needs no position bookkeeping: the newest query sits at position
+# `past + t`. Cached and uncached greedy decoding agree token for token:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+prompt = torch.tensor([[1, 4] + encode_text(tok, "What is three plus four?")])
+kw = dict(max_new_tokens=16, do_sample=False, eos_token_id=None, pad_token_id=0)
+with_cache = model.generate(prompt, use_cache=True, **kw)
+without_cache = model.generate(prompt, use_cache=False, **kw)
+print("generated:", with_cache[0, prompt.shape[1]:].tolist())
+print("KV-cached == full recompute:", torch.equal(with_cache, without_cache))
+
+# %% [markdown]
+# ## 6. Extending a text model with audio rows
+#
+# Stage 1 of pre-training adds the audio ids to a text model. `extend_vocab_for_audio` keeps
+# every text row bit for bit and initialises each new row (embedding and head) as **the mean
+# of the old rows plus small noise** (0.1 × their per-dimension std). A head row at the mean
+# gives the new token the mean text logit, so the text distribution barely moves. The
+# optimizer then gives embedding and head **5×** the backbone learning rate (2e-5 vs 1e-4 in the
+# paper's stage 1).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(1)
+text_only = Step1ForCausalLM(Step1Config(vocab_size=toy.text_vocab_size, hidden_size=32, intermediate_size=64,
+                                         num_attention_heads=4, num_attention_groups=2, num_hidden_layers=2,
+                                         attention_kernel="eager")).eval()
+p_before = torch.softmax(text_only(prompt).logits[0, -1], -1)
+extend_vocab_for_audio(text_only, toy)
+p_after = torch.softmax(text_only(prompt).logits[0, -1], -1)
+print("vocab", toy.text_vocab_size, "->", text_only.config.vocab_size)
+print(f"probability mass on the {toy.n_audio} new ids: {p_after[toy.text_vocab_size:].sum():.3f} "
+      f"(their share of the vocab: {toy.n_audio / toy.size:.3f})")
+print("most likely text token unchanged:", p_before.argmax().item() == p_after.argmax().item())
+for g in param_groups(text_only, lr=2e-5):
+    print(f"  {g['name']:15s} lr {g['lr']:.0e}  weight_decay {g['weight_decay']}  tensors {len(g['params'])}")
+
+# %% [markdown]
+# ## 7. Output formats, drawn with real ids
+#
+# The answer below is the tokenizer's ids for an English sentence and an LLSSS audio stream
+# (2 linguistic + 3 semantic ids per 120 ms group). The audio ids here are drawn at random from
+# the audio block: the audio tokenizer (another module) supplies the real ones.
+#
+# When the text runs out first (the usual case: text is shorter than speech), a text chunk
+# shorter than X ends the text and its span carries all the remaining audio. When the audio runs
+# out first, the rounds go on with empty spans `[as][ae]` (see `ratio_6_50` below).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+g = torch.Generator().manual_seed(0)
+def llsss(n_groups):
+    out = []
+    for _ in range(n_groups):
+        out += (toy.linguistic_offset + torch.randint(0, toy.n_linguistic, (2,), generator=g)).tolist()
+        out += (toy.semantic_offset + torch.randint(0, toy.n_semantic, (3,), generator=g)).tolist()
+    return out
+answer_text = encode_text(tok, "Three plus four makes seven. The answer is seven.")
+answer_audio = llsss(6)
+sp = SpecialIds.from_tokenizer(tok)
+print("text ids :", answer_text)
+print("audio ids:", answer_audio)
+seqs = {name: interleave_answer(f, answer_text, answer_audio, toy, sp) for name, f in FORMATS.items()}
+for name, s in seqs.items():
+    print(f"{name:12s} {len(s):3d} ids  tri-codebook {FORMATS[name].tri_codebook()}")
+
+# %%
+COLORS = {"text": "#4C72B0", "marker": "#333333", "linguistic": "#DD8452", "semantic": "#55A868"}
+def kind(t):
+    if t in (sp.audio_start, sp.audio_end): return "marker"
+    if toy.is_linguistic(t): return "linguistic"
+    if toy.is_semantic(t): return "semantic"
+    return "text"
+
+def timeline(rows, title):
+    width = max(len(s) for s in rows.values())
+    fig, ax = plt.subplots(figsize=(min(20, 0.33 * width + 2), 0.55 * len(rows) + 0.8))
+    for r, (name, s) in enumerate(rows.items()):
+        for c, t in enumerate(s):
+            ax.add_patch(Rectangle((c, -r), 0.95, 0.9, color=COLORS[kind(t)]))
+            label = {sp.audio_start: "as", sp.audio_end: "ae"}.get(t, str(t))
+            ax.text(c + 0.47, -r + 0.45, label, ha="center", va="center", fontsize=5.5, color="white", rotation=90)
+    ax.set_xlim(0, width); ax.set_ylim(-len(rows) + 0.9, 1)
+    ax.set_yticks([-r + 0.45 for r in range(len(rows))]); ax.set_yticklabels(list(rows))
+    ax.set_xlabel("position in the answer"); ax.set_title(title)
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
+    ax.legend(handles, list(COLORS), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    plt.tight_layout(); plt.show()
+
+timeline(seqs, "the paper's ablated output formats (Table 1): same text, same audio")
+
+# %% [markdown]
+# ### Multi-label speech: three ways to concatenate segments
+#
+# An answer whose style changes midway (say calm, then excited) has several segments, each
+# with its own text and audio. The paper compares (Table 2): **pre-interleaved** (interleave each
+# segment, then concatenate), **marker removal** (concatenate all text and all audio, interleave
+# once: the boundary disappears, and the model almost never switches style) and
+# **marker-preserving** (as marker removal, but each segment's audio keeps its own
+# `<audio_start>`/`<audio_end>`: the best). Segment 2's ids below are the ones after the split.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+seg1 = (encode_text(tok, "Three plus four."), llsss(3))
+seg2 = (encode_text(tok, "Seven!"), llsss(2))
+fmt = Format.ratio(3, 5)
+concats = {mode: concat_segments(fmt, [seg1, seg2], mode, toy, sp)
+           for mode in ("pre_interleaved", "marker_removal", "marker_preserving")}
+for mode, s in concats.items():
+    print(f"{mode:18s}", s)
+
+# %%
+timeline(concats, "three concatenations of a 2-segment answer, format ratio_3_5")
+
+# %% [markdown]
+# ### The chat template and the loss mask
+#
+# Turns are `<|BOT|>{role}\n{content}<|EOT|>` (roles system, human, assistant) after one bos.
+# A spoken question is its LLSSS ids between audio markers. Only the assistant's answer and its
+# closing `<|EOT|>` are learned; everything else gets label −100.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+tpl = ChatTemplate.from_tokenizer(tok)
+question_audio = llsss(2)
+answer = interleave_answer(FORMATS["ratio_10_15"], answer_text, answer_audio, toy, sp)
+ids, labels = build_chat(tpl, [("system", encode_text(tok, "Answer in speech.")),
+                               ("human", wrap_audio(question_audio, sp)), ("assistant", answer)])
+n_prompt = sum(1 for l in labels if l == IGNORE_INDEX)
+print(f"{len(ids)} ids, {n_prompt} masked (prompt), {len(ids) - n_prompt} learned")
+print("prompt :", ids[:n_prompt])
+print("learned:", ids[n_prompt:])
+assert labels[n_prompt:] == ids[n_prompt:] and labels[-1] == sp.eot
+
+# %% [markdown]
+# ## 8. Parsing and constrained decoding
+#
+# `parse_answer` turns any id sequence back into text, linguistic and semantic ids; malformed
+# input is repaired by fixed rules and reported, never raised. `FormatLogitsProcessor` masks the
+# logits at every step so that `generate` (with its KV cache) can only produce a well-formed
+# answer: here a random, untrained model is forced into the 10:15 rhythm.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+parsed = parse_answer(answer + [sp.eot], toy, sp)
+print("text back    :", decode_text(tok, parsed.text_ids))
+print("audio back   :", parsed.audio_ids == answer_audio, "| rounds (text, L, S):", parsed.rounds(toy))
+bad = [40, toy.linguistic_offset, 41, sp.audio_start] + answer_audio[:7]
+broken = parse_answer(bad, toy, sp)
+print("malformed    :", bad)
+for issue in broken.issues:
+    print("   issue     :", issue)
+print("whole groups kept:", broken.aligned_audio())
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gen_prompt, _ = build_chat(tpl, [("human", wrap_audio(question_audio, sp))], add_generation_prompt=True)
+gen_prompt = torch.tensor([gen_prompt])
+fmt = FORMATS["ratio_10_15"]
+proc = FormatLogitsProcessor(fmt, toy, prompt_length=gen_prompt.shape[1], special=sp)
+torch.manual_seed(0)
+out = model.generate(gen_prompt, max_new_tokens=80, do_sample=True, use_cache=True,
+                     logits_processor=[proc], pad_token_id=sp.pad, eos_token_id=sp.eot)
+gen = out[0, gen_prompt.shape[1]:].tolist()
+print("well-formed prefix:", check_well_formed(gen, fmt, toy, sp, require_end=False) == [])
+print("rounds (text, L, S):", parse_answer(gen, toy, sp).rounds(toy))
+torch.manual_seed(0)
+free = model.generate(gen_prompt, max_new_tokens=80, do_sample=True, pad_token_id=sp.pad,
+                      eos_token_id=sp.eot)[0, gen_prompt.shape[1]:].tolist()
+print("unconstrained, first problem:", check_well_formed(free, fmt, toy, sp, require_end=False))
+
+# %%
+timeline({"constrained": gen, "unconstrained": free}, "a random model sampling with and without FormatLogitsProcessor")
+
+# %% [markdown]
+# ## 9. From toy to 130B
+#
+# The analytic count (`count_parameters`) is checked against `sum(p.numel())` of each preset
+# instantiated on the **meta device** (shapes only, no memory), 130B included. Memory columns:
+# bf16 weights; mixed-precision AdamW training state at 16 bytes per parameter (bf16 weights and
+# gradients, fp32 master weights and two moments; activations not included); the KV cache of
+# one 32k-token sequence in bf16. The toy row uses this notebook's small vocabulary; 100m and 1b
+# are our own steps between toy and the published shapes.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'preset':16s} {'layers':>6s} {'d':>6s} {'heads/kv':>9s} {'ffn':>6s} {'vocab':>6s} {'params':>9s} "
+      f"{'meta ok':>7s} {'bf16 GB':>8s} {'train GB':>9s} {'KV@32k GB':>9s} {'GFLOP/tok':>9s}")
+for name in STEP1_PRESETS:
+    c = Step1Config.from_preset(name, **({"vocab_size": toy.size} if name == "toy" else {}))
+    n = count_parameters(c)["total"]
+    with torch.device("meta"):
+        meta_n = sum(p.numel() for p in Step1ForCausalLM(c).parameters())
+    nice = f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+    print(f"{name:16s} {c.num_hidden_layers:6d} {c.hidden_size:6d} {c.num_attention_heads:4d}/{c.num_attention_groups:<4d} "
+          f"{c.intermediate_size:6d} {c.vocab_size:6d} {nice:>9s} {str(meta_n == n):>7s} {2 * n / 1e9:8.1f} "
+          f"{16 * n / 1e9:9.1f} {kv_cache_bytes_per_token(c) * 32768 / 1e9:9.2f} {flops_per_token(c, 4096) / 1e9:9.2f}")
+c130 = Step1Config.from_preset("step-audio-130b")
+print(f"\n130B per layer: {count_parameters(c130)['per_layer'] / 1e9:.4f}B; "
+      f"embedding + head: {2 * c130.vocab_size * c130.hidden_size / 1e9:.2f}B")
+
+# %% [markdown]
+# ## What to take away
+#
+# - Step-1 is a plain pre-norm GQA decoder whose only positional signal is a square-root ALiBi
+#   bias; our kernels (eager, SDPA with the bias, flex_attention with the bias inside
+#   `score_mod`) agree with a loop-level reference in the tests.
+# - Text and audio share one id space; the tokenizer, the vocabulary extension and the answer
+#   formats all read it from `AudioVocab`.
+# - The answer format is a schedule (X text, Y audio per round, markers around spans) that both
+#   the sequence builder and the constrained decoder follow, so generated answers always parse.
+# - `benchmarks/bench_backbone.py` measures CPU training throughput of the toy preset (and, on a
+#   GPU, the 1B preset's tokens/s and MFU with SDPA vs flex_attention).
