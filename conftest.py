@@ -32,9 +32,7 @@ except ImportError:  # hypothesis is a dev dependency
 @pytest.fixture
 def one_thread():
     """Run a test with one torch thread (small models: threads only add overhead), then restore."""
-    import torch
+    from aqaa_ref.threads import torch_threads
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _cmd_data_build(args) -> int:
-    from .data import CorpusConfig, build_corpus
+    from aqaa_ref.data import CorpusConfig, build_corpus
 
     cfg = CorpusConfig.from_preset(args.preset, seed=args.seed, workers=args.workers)
     t0 = time.perf_counter()
@@ -48,7 +48,7 @@ def _print_stats(stats: dict) -> None:
 
 
 def _cmd_data_samples(args) -> int:
-    from .samples import write_samples
+    from aqaa_ref.data.samples import write_samples
 
     out = write_samples(Path(args.out))
     print(f"wrote {out}")
@@ -56,7 +56,7 @@ def _cmd_data_samples(args) -> int:
 
 
 def _load_aqaa(args):
-    from .pipeline import AQAA
+    from aqaa_ref.inference.pipeline import AQAA
 
     t0 = time.perf_counter()
     aqaa = AQAA.from_recipe(args.preset, stage=args.stage, progress=not args.quiet)
@@ -68,7 +68,7 @@ def _load_aqaa(args):
 
 def _check_question(path: str) -> None:
     """Refuse a bad question before any model is loaded or trained (one line, exit 2)."""
-    from .pipeline import load_question
+    from aqaa_ref.inference.pipeline import load_question
 
     load_question(path)
 
@@ -86,7 +86,7 @@ def _cmd_answer(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .samples import load_samples
+    from aqaa_ref.data.samples import load_samples
 
     t0 = time.perf_counter()
     print("[1/2] the toy models: trained now, or reused when this code and config trained them before")
@@ -105,7 +105,7 @@ def _cmd_demo(args) -> int:
         mark = "" if heard is None else ("  [heard correctly]" if heard else "  [not heard correctly]")
         print(f"  {s['file']:<44} Q: {s['question']!r}")
         print(f"  {'':<44} A: {ans.text!r} ({ans.seconds:.1f} s audio, {ans.timings['total']:.2f} s){mark}")
-    from .generate import same_answer
+    from aqaa_ref.inference.generation import same_answer
 
     n_text = sum(same_answer(a.text, s["answer"]) for s, a, _, _ in rows)
     print(f"\ntext channel correct: {n_text}/{len(rows)}", end="")
@@ -117,21 +117,21 @@ def _cmd_demo(args) -> int:
 
 
 def _demo_judge(preset: str):
-    """The recognizer-based correctness check of :mod:`aqaa_ref.eval` on a sample's reference answer."""
+    """The recognizer-based correctness check of :mod:`aqaa_ref.evaluation.stepeval` on a sample's reference answer."""
     try:
-        from .eval import sample_judge
+        from aqaa_ref.evaluation.stepeval import sample_judge
     except ImportError:
         return None
     return sample_judge(preset)
 
 
 def _cmd_eval(args) -> int:
-    from .eval import Judges, answer_records, evaluate, radar_plot, style_contrasts
-    from .recipe import Assets, Recipe, strided
+    from aqaa_ref.evaluation.stepeval import Judges, answer_records, evaluate, radar_plot, style_contrasts
+    from aqaa_ref.training.recipe import Assets, Recipe, strided
 
     recipe = Recipe.from_preset(args.preset)
     assets = Assets(recipe, progress=not args.quiet)
-    from .pipeline import AQAA
+    from aqaa_ref.inference.pipeline import AQAA
 
     aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet, assets=assets)
     judges = Judges.load_or_train(assets.corpus, args.preset, progress=not args.quiet)
@@ -147,7 +147,7 @@ def _cmd_eval(args) -> int:
     print(f"\nslow/fast duration per phoneme {c['slow_over_fast']:.2f}; high/low median F0 {c['high_over_low']:.2f} "
           f"(items {c['counts']})")
     if args.json:
-        from .cache import atomic_write_json
+        from aqaa_ref.cache import atomic_write_json
         atomic_write_json(Path(args.json), res.to_dict())
         print(f"wrote {args.json}")
     if args.radar:
@@ -161,17 +161,20 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .recipe import Assets, Recipe, evaluate_stages, run_recipe
+    from aqaa_ref.overrides import apply_overrides
+    from aqaa_ref.training.recipe import Assets, Recipe, evaluate_stages, run_recipe
 
-    recipe = Recipe.from_preset(args.preset)
+    recipe = apply_overrides(Recipe.from_preset(args.preset), args.set)
+    if args.set:
+        print("overrides: " + ", ".join(args.set))
     t0 = time.perf_counter()
     assets = Assets(recipe)
     print(f"corpus, tokenizers and audio codes ready in {time.perf_counter() - t0:.1f} s")
     res = run_recipe(recipe, assets=assets)
-    from .vocoder import Mel2WavConfig, VocoderConfig, load_or_train_mel2wav, load_or_train_vocoder
+    from aqaa_ref.vocoder import load_or_train_mel2wav, load_or_train_vocoder
 
-    flow = load_or_train_vocoder(assets.corpus, assets.dual, VocoderConfig.from_preset(recipe.vocoder))
-    m2w = load_or_train_mel2wav(assets.corpus, Mel2WavConfig.from_preset(recipe.vocoder))
+    flow = load_or_train_vocoder(assets.corpus, assets.dual, recipe.vocoder)
+    m2w = load_or_train_mel2wav(assets.corpus, recipe.mel2wav)
     print(f"\n{'stage':<13} {'examples':>8} {'final loss':>10} {'seconds':>8}   (seconds: when it was trained)")
     for stage, info in res.items():
         print(f"{stage:<13} {info.get('examples', '-'):>8} {info.get('final_loss', float('nan')):>10.3f} {info['seconds']:>8.1f}")
@@ -189,11 +192,11 @@ def _cmd_train(args) -> int:
     return 0
 
 
-ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.ablations.ABLATIONS + all
+ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.evaluation.ablations.ABLATIONS + all
 
 
 def _cmd_ablate(args) -> int:
-    from .ablations import run_ablation
+    from aqaa_ref.evaluation.ablations import run_ablation
 
     run_ablation(args.name, args.preset, args.limit, progress=not args.quiet)
     return 0
@@ -229,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     tr.add_argument("--no-eval", dest="eval", action="store_false")
     tr.add_argument("--limit", type=int, default=None, help="score only the first N test questions")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one recipe setting, e.g. --set sft1.lr=1e-3 --set vocoder.steps=4000 "
+                         "(repeatable; keys are the fields of aqaa_ref.training.recipe.Recipe)")
     tr.set_defaults(func=_cmd_train)
     ab = sub.add_parser("ablate", help="run one of the paper's ablations at toy scale and print its table")
     ab.add_argument("name", choices=ABLATION_CHOICES)
@@ -249,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .audio import AudioError
-    from .data.espeak import SynthesisError
+    from aqaa_ref.audio import AudioError
+    from aqaa_ref.data.espeak import SynthesisError
 
     args = build_parser().parse_args(argv)
     try:

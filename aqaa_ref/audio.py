@@ -21,6 +21,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from aqaa_ref.cache import atomic_write_bytes
+
 #: The tokenizers' working rate (Step-Audio resamples everything to 16 kHz).
 TOKENIZER_SAMPLE_RATE = 16_000
 #: Longest input accepted by default, in seconds (a documented limit, not a paper number).
@@ -164,10 +166,9 @@ def save_audio(path, wav, sample_rate: int) -> Path:
     fmt = {"wav": "WAV", "flac": "FLAC"}.get(path.suffix.lower().lstrip("."))
     if fmt is None:
         raise _fail(f"unsupported audio suffix {path.suffix!r} (use .wav or .flac)")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    sf.write(str(tmp), x, int(sample_rate), subtype="PCM_16", format=fmt)
-    os.replace(tmp, path)
-    return path
+    buf = io.BytesIO()
+    sf.write(buf, x, int(sample_rate), subtype="PCM_16", format=fmt)
+    return atomic_write_bytes(path, buf.getvalue(), durable=False)
 
 
 def duration(wav: torch.Tensor, sample_rate: int) -> float:
@@ -192,25 +193,44 @@ class MelConfig:
 _MEL_CACHE: dict = {}
 
 
-def log_mel(wav: torch.Tensor, sample_rate: int | None = None, cfg: MelConfig = MelConfig()) -> torch.Tensor:
-    """Natural-log mel spectrogram (clamped at 1e-5).
+#: how frames sit on the samples (see ``log_mel``)
+FRAMINGS = ("centre", "exact", "causal")
+
+
+def log_mel(wav: torch.Tensor, sample_rate: int | None = None, cfg: MelConfig = MelConfig(),
+            framing: str = "centre") -> torch.Tensor:
+    """Natural-log mel spectrogram (clamped at 1e-5), the one every model here uses.
 
     Args:
         wav: (T,) or (B, T) float audio at ``cfg.sample_rate`` (resampled if ``sample_rate`` differs).
+        framing: where frame j sits, hop = ``cfg.hop_length``:
+            "centre": centred on sample j * hop (torch.stft's centre padding): T // hop + 1 frames;
+            "exact":  the same frames less the last, so frames * hop == T: T // hop frames (the vocoder's);
+            "causal": ending at sample (j + 1) * hop, zeros before the start, no look-ahead:
+                      T // hop frames (the streaming tokenizer's).
     Returns:
-        (n_mels, frames) or (B, n_mels, frames) with frames = T // hop_length + 1.
+        (n_mels, frames) or (B, n_mels, frames).
     """
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     if sample_rate is not None and sample_rate != cfg.sample_rate:
         wav = resample(wav, sample_rate, cfg.sample_rate)
-    key = (cfg, wav.dtype)
+    n_frames = wav.shape[-1] // cfg.hop_length
+    centre = framing != "causal"
+    if not centre:
+        if n_frames == 0:
+            return wav.new_zeros((*wav.shape[:-1], cfg.n_mels, 0))
+        x = wav[..., : n_frames * cfg.hop_length].float()
+        wav = torch.nn.functional.pad(x, (cfg.n_fft - cfg.hop_length, 0))      # zeros before the start
+    key = (cfg, centre, wav.dtype)
     if key not in _MEL_CACHE:
         _MEL_CACHE[key] = torchaudio.transforms.MelSpectrogram(
             sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-            n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, power=2.0, center=True,
+            n_mels=cfg.n_mels, f_min=cfg.f_min, f_max=cfg.f_max, power=2.0, center=centre,
             norm="slaney", mel_scale="slaney",
         )
-    mel = _MEL_CACHE[key](wav)
-    return torch.log(mel.clamp(min=1e-5))
+    mel = torch.log(_MEL_CACHE[key](wav).clamp(min=1e-5))
+    return mel[..., :n_frames] if framing == "exact" else mel
 
 
 def estimate_f0(

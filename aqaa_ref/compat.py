@@ -56,7 +56,7 @@ def output_cache(output):
 # --------------------------------------------------------------------------- accelerate
 # accelerate has no public switch for "FSDP on CPU processes" (it falls back to DDP there),
 # nor a public getter for the model it wrapped in ``prepare``. The launch example
-# (aqaa_ref.launch_toy) needs both to show FSDP sharding on a laptop; these two helpers are
+# (aqaa_ref.scaling.launch) needs both to show FSDP sharding on a laptop; these two helpers are
 # the only code that touches accelerate's private state.
 
 def force_fsdp_state(acc, plugin) -> None:

@@ -110,7 +110,7 @@ def pretty(ids, tok, vocab, special, max_text: int = 60) -> str:
     For example <s>, <|BOT|>, the text "assistant\\n", <as>, one LLSSS group, <ae>, <|EOT|> reads
     ``[s] [BOT] 'assistant\\n' [as] <5 audio: 2 L + 3 S> [ae] [EOT]``.
     """
-    from .text_tokenizer import decode_text
+    from aqaa_ref.formats.text_tokenizer import decode_text
 
     out, text, audio = [], [], []
 
@@ -144,7 +144,7 @@ def spectrogram(wav: torch.Tensor, ax=None, title: str = "", sample_rate: int = 
     """Log-mel spectrogram of (T,) audio, seconds on the x axis. Returns the axis."""
     import matplotlib.pyplot as plt
 
-    from .vocoder import mel_frames
+    from aqaa_ref.vocoder import mel_frames
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 2.2))

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM, count_parameters, estimate_mfu
-from aqaa_ref.vocab_extension import param_groups
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM, count_parameters, estimate_mfu
+from aqaa_ref.backbone.vocab_extension import param_groups
 
 RESULTS = Path(__file__).parent / "results"
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}   # dense bf16 FLOP/s

@@ -8,7 +8,7 @@ condition, the text-in control, style contrasts and latency.
 1. **training time**: the seconds each cached component took to train (tokenizer, the five
    backbone stages, flow vocoder, mel-to-wave model), as recorded when it was trained;
 2. **accuracy**: every test question answered in speech by the merged model
-   (``AQAA.answer``), scored from the answer audio by the toy StepEval (``aqaa_ref.eval``):
+   (``AQAA.answer``), scored from the answer audio by the toy StepEval (``aqaa_ref.evaluation.stepeval``):
    target >= 0.90 correct on seen facts spoken by an unseen voice / with unseen prosody;
 3. **unseen facts vs the text-in control**: a control backbone fine-tuned exactly like SFT-1
    but on the question's *text* instead of its audio (same pre-trained start, same steps);
@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 
 from aqaa_ref.cache import atomic_write_json
-from aqaa_ref.eval import AnswerRecord, Judges, answer_records, evaluate, style_contrasts
-from aqaa_ref.generate import same_answer
-from aqaa_ref.pipeline import AQAA
-from aqaa_ref.recipe import Assets, Recipe, strided
+from aqaa_ref.evaluation.stepeval import AnswerRecord, Judges, answer_records, evaluate, style_contrasts
+from aqaa_ref.inference.generation import same_answer
+from aqaa_ref.inference.pipeline import AQAA
+from aqaa_ref.training.recipe import Assets, Recipe, strided
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,8 +60,8 @@ def control_model(assets: Assets, steps: int | None):
     from dataclasses import replace
 
     from aqaa_ref.cache import config_hash
-    from aqaa_ref.sequences import sft_examples
-    from aqaa_ref.train import load_weights, train
+    from aqaa_ref.training.sequences import sft_examples
+    from aqaa_ref.training.loop import load_weights, train
 
     r = assets.recipe
     cfg = replace(r.sft1, steps=steps or r.sft1.steps)

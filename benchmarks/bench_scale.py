@@ -1,4 +1,4 @@
-"""The planner (aqaa_ref.scale) against measured memory, and the GPU scaling measurements.
+"""The planner (aqaa_ref.scaling.planner) against measured memory, and the GPU scaling measurements.
 
 CPU (always): one fp32 training step (forward, backward, AdamW step; gradients kept between
 steps, as FSDP / ZeRO keep their gradient buffers) of small presets, with and without
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import torch
 
-from aqaa_ref.backbone import Step1Config, Step1DecoderLayer, Step1ForCausalLM, count_parameters, flops_per_token
-from aqaa_ref.scale import H100_BF16_PEAK, Precision, TrainSetup, memory_per_gpu, step_time_s
-from aqaa_ref.train import lm_loss
+from aqaa_ref.backbone.model import Step1Config, Step1DecoderLayer, Step1ForCausalLM, count_parameters, flops_per_token
+from aqaa_ref.scaling.planner import H100_BF16_PEAK, Precision, TrainSetup, memory_per_gpu, step_time_s
+from aqaa_ref.training.loop import lm_loss
 
 RESULTS = Path(__file__).parent / "results"
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "L4": 121e12}
@@ -150,8 +150,8 @@ def parity(out_dir: Path, steps: int = 24) -> dict:
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
     runs = {"fsdp_2proc": [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                           str(root / "configs/accelerate/fsdp_cpu_2proc.yaml"), "-m", "aqaa_ref.launch_toy"],
-            "single": [sys.executable, "-m", "aqaa_ref.launch_toy"]}
+                           str(root / "configs/accelerate/fsdp_cpu_2proc.yaml"), "-m", "aqaa_ref.scaling.launch"],
+            "single": [sys.executable, "-m", "aqaa_ref.scaling.launch"]}
     curves = {}
     for name, cmd in runs.items():
         t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def bench_gpu_1b(args, peak: float | None) -> dict:
 
 def bench_gpu_130b_layer(args, peak: float | None) -> dict:
     """One 130B-width decoder layer, bf16, flex attention, forward + backward on (b, T, d)."""
-    from aqaa_ref.attention import alibi_slopes, flex_attention_alibi
+    from aqaa_ref.backbone.attention import alibi_slopes, flex_attention_alibi
 
     dev = torch.device("cuda")
     cfg = Step1Config.from_preset("step-audio-130b")

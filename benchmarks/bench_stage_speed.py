@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import torch
 
-from aqaa_ref.recipe import Assets, Recipe
-from aqaa_ref.sequences import pretrain_examples, sft_examples
-from aqaa_ref.train import train
+from aqaa_ref.training.loop import train
+from aqaa_ref.training.recipe import Assets, Recipe
+from aqaa_ref.training.sequences import pretrain_examples, sft_examples
 
 STEPS = 12
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aqaa_ref.data import CorpusConfig, build_corpus  # noqa: E402
 from aqaa_ref.tokenizer import CHUNK_SAMPLES, DualConfig, load_or_train_dual, training_log  # noqa: E402
-from aqaa_ref.tokenizer.features import torch_threads  # noqa: E402
+from aqaa_ref.threads import torch_threads  # noqa: E402
 from aqaa_ref.tokenizer.probes import codebook_usage, collect, format_table, per_by_voice, probe_table  # noqa: E402
 
 

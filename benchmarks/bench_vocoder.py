@@ -3,7 +3,7 @@
 Held-out test speech -> the dual tokenizer's ground-truth tokens -> vocoder -> audio, scored
 against the original clip (cut to the tokens' whole groups):
 
-* recognizer PER: the independent CTC judge (aqaa_ref.recognizer) on the output; the
+* recognizer PER: the independent CTC judge (aqaa_ref.evaluation.recognizer) on the output; the
   same judge on the original audio is the floor;
 * F0: median F0 of the output / of the original, as mean |cents| and mean ratio;
 * duration: voiced-span length (silence trimmed) of the output / of the original;
@@ -35,18 +35,9 @@ import torch
 
 from aqaa_ref.audio import median_f0, peak_normalize, trim_silence
 from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
-from aqaa_ref.recognizer import RecognizerConfig, corpus_per, evaluate_recognizer, load_or_train_recognizer
-from aqaa_ref.vocoder import (
-    GriffinLim,
-    Mel2WavConfig,
-    Vocoder,
-    VocoderConfig,
-    codebook_sizes,
-    interleave_codes,
-    load_or_train_mel2wav,
-    load_or_train_vocoder,
-    mel_frames,
-)
+from aqaa_ref.evaluation.recognizer import RecognizerConfig, corpus_per, evaluate_recognizer, load_or_train_recognizer
+from aqaa_ref.vocoder import (GriffinLim, Mel2WavConfig, Vocoder, VocoderConfig, codebook_sizes, interleave_codes,
+                              load_or_train_mel2wav, load_or_train_vocoder, mel_frames)
 
 RESULTS = Path(__file__).parent / "results"
 SR, HOP, FPG = 16_000, 160, 12

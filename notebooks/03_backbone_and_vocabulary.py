@@ -42,15 +42,15 @@ import torch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 
-from aqaa_ref.vocab import AudioVocab
-from aqaa_ref.attention import alibi_slopes, alibi_bias, eager_attention
-from aqaa_ref.backbone import (Step1Config, Step1ForCausalLM, STEP1_PRESETS, count_parameters,
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.backbone.attention import alibi_slopes, alibi_bias, eager_attention
+from aqaa_ref.backbone.model import (Step1Config, Step1ForCausalLM, STEP1_PRESETS, count_parameters,
                                flops_per_token, kv_cache_bytes_per_token)
-from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
-from aqaa_ref.text_tokenizer import train_text_tokenizer, encode_text, decode_text, audio_token
-from aqaa_ref.interleave import (FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer,
+from aqaa_ref.backbone.vocab_extension import extend_vocab_for_audio, param_groups
+from aqaa_ref.formats.text_tokenizer import train_text_tokenizer, encode_text, decode_text, audio_token
+from aqaa_ref.formats.answer_format import (FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer,
                                  concat_segments, build_chat, wrap_audio, parse_answer, IGNORE_INDEX)
-from aqaa_ref.constrained import FormatLogitsProcessor, check_well_formed
+from aqaa_ref.formats.constrained import FormatLogitsProcessor, check_well_formed
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # read for the CI convention; every cell here is fast either way
 torch.set_num_threads(1)                       # tiny tensors: one thread avoids OpenMP waits

@@ -25,7 +25,7 @@
 # batch sizes and step counts for AQAA are not published.
 #
 # **What this notebook does.** The same path at toy scale, with the library's recipe
-# (`aqaa_ref.recipe`): a 4-layer Step-1 decoder pre-trained from scratch on our synthetic corpus,
+# (`aqaa_ref.training.recipe`): a 4-layer Step-1 decoder pre-trained from scratch on our synthetic corpus,
 # then SFT-1 and SFT-2. In order:
 #
 # 1. the pre-training mix, drawn with real ids: which positions are learned;
@@ -44,13 +44,14 @@ import os, json, random
 from collections import Counter
 import matplotlib.pyplot as plt
 
-from aqaa_ref.recipe import Recipe, Assets, run_stage, evaluate_stages
-from aqaa_ref.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
-from aqaa_ref.train import TrainConfig, param_groups, latest_checkpoint, IGNORE
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.text_tokenizer import decode_text
-from aqaa_ref.interleave import parse_answer
-from aqaa_ref.generate import answer_items, score_answers
+from aqaa_ref.training.recipe import Recipe, Assets, run_stage, evaluate_stages
+from aqaa_ref.training.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import TrainConfig, param_groups, latest_checkpoint
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.text_tokenizer import decode_text
+from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.inference.generation import answer_items, score_answers
 from aqaa_ref.data.phonemes import phoneme_tokens
 from aqaa_ref.tokenizer.ctc import edit_distance
 
@@ -100,7 +101,7 @@ examples = pretrain_examples(builder, assets.corpus, recipe.pretrain_mix, recipe
 planned = {task: round(per * len(clips)) for task, per in recipe.pretrain_mix.items()}
 print("examples per task:", planned, "-> total", sum(planned.values()), "==", len(examples))
 lengths = [len(e["input_ids"]) for e in examples]
-learned = sum(sum(l != IGNORE for l in e["labels"]) for e in examples)
+learned = sum(sum(l != IGNORE_INDEX for l in e["labels"]) for e in examples)
 print(f"sequence length: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}; "
       f"learned tokens {learned:,} of {sum(lengths):,}")
 
@@ -113,7 +114,7 @@ print(f"clip: {speech.text!r} ({speech.language}, {rendering.seconds:.2f} s) -> 
 rows = []
 for task in ("continuation", "asr", "tts", "interleaved"):
     ex = builder.pretrain_example(task, speech.text, rendering.path)
-    rows += [(task, ex["input_ids"]), ("  labels", [l != IGNORE for l in ex["labels"]])]
+    rows += [(task, ex["input_ids"]), ("  labels", [l != IGNORE_INDEX for l in ex["labels"]])]
     print(f"{task:>12}: {pretty(ex['input_ids'], tok, vocab, sp)}")
 draw_strips(rows, "the four pre-training tasks on one clip (ids coloured by kind; bar: learned vs masked)", vocab, sp)
 plt.show()
@@ -121,7 +122,7 @@ plt.show()
 # %% [markdown]
 # ## 2. Embedding and head at 5× the learning rate
 #
-# `aqaa_ref.train.param_groups` splits the parameters into three AdamW groups: matrices with
+# `aqaa_ref.training.loop.param_groups` splits the parameters into three AdamW groups: matrices with
 # weight decay, norms without, and **embedding + LM head** with `lr_mult = new_token_lr_mult`
 # (5.0 in our pre-training, as in the paper's stage 1; 1.0 in SFT). Every step the loop sets
 # `group["lr"] = lr_at(step) * lr_mult`: warm-up, then cosine to `min_lr_ratio × lr`.
@@ -179,7 +180,7 @@ print(f"item {item.id}: {item.question.text!r} -> {item.answer_text!r} (style {i
 rows = []
 for output in ("text", "text+audio"):
     ex = builder.sft_example(item, output)
-    mask = [l != IGNORE for l in ex["labels"]]
+    mask = [l != IGNORE_INDEX for l in ex["labels"]]
     name = "AQTA" if output == "text" else "AQTAA"
     print(f"{name:5s} system {SYSTEM_PROMPTS[output]!r}: {len(ex['input_ids'])} ids, "
           f"{mask.count(False)} prompt (masked), {mask.count(True)} learned")
@@ -200,7 +201,7 @@ print("SFT-2: AQTAA only (aqta_fraction 0), high-quality items only (section 5)"
 # ## 4. Running the stages
 #
 # `run_stage(stage, assets)` trains one stage from its parent's checkpoint with the shared loop
-# (`aqaa_ref.train.train`: accelerate, cosine schedule, atomic safetensors checkpoints, exact
+# (`aqaa_ref.training.loop.train`: accelerate, cosine schedule, atomic safetensors checkpoints, exact
 # resume) and writes `done.json`. Each stage lives in `.cache/runs/<preset>/<stage>-<key>`, the key
 # hashing the stage's config *and its parents' keys*: when the folder has a `done.json`, the stage is
 # served from the cache. In full mode these are the toy runs made by
@@ -286,7 +287,7 @@ for name, path in (("best", best), ("worst", worst)):
 #
 # For each test question the model answers greedily from the question audio, through the
 # constrained decoder (so every answer is a well-formed 10:15 interleave). Two scores
-# (`aqaa_ref.generate.score_answers`):
+# (`aqaa_ref.inference.generation.score_answers`):
 #
 # * **text accuracy**: the decoded text channel equals the reference answer (case and
 #   whitespace normalised);
@@ -303,8 +304,8 @@ for name, path in (("best", best), ("worst", worst)):
 # %%
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
-from aqaa_ref.generate import score_memoised, by_condition
-from aqaa_ref.recipe import strided
+from aqaa_ref.inference.generation import score_memoised, by_condition
+from aqaa_ref.training.recipe import strided
 
 # %%
 first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores

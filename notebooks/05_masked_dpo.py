@@ -32,7 +32,7 @@
 #    wrong answer spoken in the same style, or the evasion *"sorry, I did not hear you"*;
 # 2. draws the mask over real ids, masked and unmasked, and shows the collated batch;
 # 3. computes the loss by hand (explicit `log_softmax` / index loops) beside
-#    `aqaa_ref.dpo.masked_dpo_loss`, and checks they are equal (and that an inverted mask is not);
+#    `aqaa_ref.training.dpo.masked_dpo_loss`, and checks they are equal (and that an inverted mask is not);
 # 4. checks that audio positions receive **exactly zero** gradient in masked mode;
 # 5. trains masked and unmasked DPO from the same SFT-1 checkpoint and compares curves and
 #    held-out text accuracy / audio-token accuracy.
@@ -46,11 +46,12 @@ import torch
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
-from aqaa_ref.recipe import Recipe, Assets, run_stage
-from aqaa_ref.sequences import preference_pairs, EVASIONS
-from aqaa_ref.dpo import kept_positions, sequence_logps, masked_dpo_loss, make_dpo_loss_fn, reference_logps
-from aqaa_ref.train import pad_collate, latest_checkpoint, load_weights, IGNORE
-from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.training.recipe import Recipe, Assets, run_stage
+from aqaa_ref.training.sequences import preference_pairs, EVASIONS
+from aqaa_ref.training.dpo import kept_positions, sequence_logps, masked_dpo_loss, make_dpo_loss_fn, reference_logps
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import pad_collate, latest_checkpoint, load_weights
+from aqaa_ref.formats.id_layout import AudioVocab
 from aqaa_ref.data.styles import assistant
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds
@@ -90,7 +91,7 @@ print(f"evasion renderings: {len(evasion)} (language, style) combinations, e.g. 
 
 def answer_part(ids, labels):
     """The learned span of a chat sequence (the assistant's answer and its <|EOT|>)."""
-    return [i for i, l in zip(ids, labels) if l != IGNORE]
+    return [i for i, l in zip(ids, labels) if l != IGNORE_INDEX]
 
 def shortest(kind):
     return min((p for p in pairs if p["kind"] == kind), key=lambda p: len(p["chosen_input_ids"]) + len(p["rejected_input_ids"]))
@@ -114,7 +115,7 @@ display(Audio(wav, rate=sr))
 # `kept_positions(labels, vocab, masked)` decides which label positions enter the reward: it
 # always drops label −100 (system turn, question, `<|BOT|>assistant\n`, padding) and, when
 # masked, also drops audio ids (linguistic and semantic). Text ids, the audio markers and the
-# closing `<|EOT|>` are not in A, so they stay. The worked example from `aqaa_ref.dpo`'s docstring
+# closing `<|EOT|>` are not in A, so they stay. The worked example from `aqaa_ref.training.dpo`'s docstring
 # (a made-up layout: text < 1000 ≤ audio):
 
 # %%
@@ -134,7 +135,7 @@ for side in ("chosen", "rejected"):
              ("  kept, masked", kept_positions(lab, vocab, masked=True)[0].tolist()),
              ("  kept, unmasked", kept_positions(lab, vocab, masked=False)[0].tolist())]
     km, ku = kept_positions(lab, vocab, True).sum().item(), kept_positions(lab, vocab, False).sum().item()
-    print(f"{side:8s} {lab.shape[1]} ids: {(lab == IGNORE).sum().item()} prompt, {km} kept when masked "
+    print(f"{side:8s} {lab.shape[1]} ids: {(lab == IGNORE_INDEX).sum().item()} prompt, {km} kept when masked "
           f"(text, markers, EOT), {ku - km} audio dropped when masked")
 draw_strips(rows, "a wrong-answer pair: which positions carry the DPO reward", vocab, sp,
             mark_names=("kept in the reward", "dropped"))
@@ -192,7 +193,7 @@ def hand_logps(logits, labels, keep_token):
         total = 0.0
         for t in range(1, labels.shape[1]):                  # logits at t-1 predict the token at t
             y = int(labels[b, t])
-            if y == IGNORE or not keep_token(y):             # prompt / padding, or a dropped token
+            if y == IGNORE_INDEX or not keep_token(y):             # prompt / padding, or a dropped token
                 continue
             total += torch.log_softmax(logits[b, t - 1], dim=-1)[y].item()
         out.append(total)
@@ -260,7 +261,7 @@ print("an inverted mask gives another loss:          ", inverted_differs)
 one = pad_collate([examples["wrong_answer"]])
 target = one["chosen_labels"][0, 1:]                     # position t predicts labels[t + 1]
 is_audio_target = vocab.is_audio(target)
-is_text_target = (target != IGNORE) & ~is_audio_target
+is_text_target = (target != IGNORE_INDEX) & ~is_audio_target
 grad_norms = {}
 for masked in (True, False):
     ref = reference_logps(reference, [examples["wrong_answer"]], vocab, masked=masked)[0]
@@ -291,7 +292,7 @@ print("unmasked: audio-predicting positions get gradient:             ", grad_no
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(14, 4.6), sharex=True)
-colors = ["#DDDDDD" if t == IGNORE else COLORS[token_kind(int(t), vocab, sp)] for t in target]
+colors = ["#DDDDDD" if t == IGNORE_INDEX else COLORS[token_kind(int(t), vocab, sp)] for t in target]
 for ax, masked in zip(axes, (True, False)):
     g = grad_norms[masked].clamp(min=1e-12)
     ax.bar(range(len(g)), g, color=colors, width=0.9)
@@ -359,8 +360,8 @@ plt.tight_layout(); plt.show()
 # %%
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
-from aqaa_ref.generate import score_memoised, by_condition
-from aqaa_ref.recipe import strided
+from aqaa_ref.inference.generation import score_memoised, by_condition
+from aqaa_ref.training.recipe import strided
 
 # %%
 N_EVAL = 8 if QUICK else 64
@@ -376,7 +377,7 @@ def token_logps(model, items, bs=16):
         b = pad_collate([builder.sft_example(it) for it in items[i:i + bs]])
         logp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
         lab = b["labels"][:, 1:]
-        keep = lab != IGNORE
+        keep = lab != IGNORE_INDEX
         lps.append(logp.gather(-1, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1)[keep]); auds.append(vocab.is_audio(lab)[keep])
     return torch.cat(lps), torch.cat(auds)
 

@@ -43,11 +43,12 @@ import os, time
 import torch
 import matplotlib.pyplot as plt
 
-from aqaa_ref.recipe import Recipe, Assets, run_stage, STAGES
-from aqaa_ref.merge import merge_state_dicts, merge_checkpoints, PAPER_WEIGHTS
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.train import pad_collate, latest_checkpoint, IGNORE
-from aqaa_ref.generate import summarize
+from aqaa_ref.training.recipe import Recipe, Assets, run_stage, STAGES
+from aqaa_ref.training.merge import merge_state_dicts, merge_checkpoints, PAPER_WEIGHTS
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import pad_collate, latest_checkpoint
+from aqaa_ref.inference.generation import summarize
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds
 recipe = Recipe.from_preset("tiny" if QUICK else "toy")
@@ -140,8 +141,8 @@ for x in names:
 # %%
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
-from aqaa_ref.generate import score_memoised, by_condition
-from aqaa_ref.recipe import strided
+from aqaa_ref.inference.generation import score_memoised, by_condition
+from aqaa_ref.training.recipe import strided
 
 # %%
 N_TF, N_GEN = (8, 8) if QUICK else (128, 64)   # N_GEN = the subset of notebooks 04-05 (memoised answers)
@@ -161,7 +162,7 @@ def teacher_forced(state, items, bs=16):
         b = pad_collate([builder.sft_example(it) for it in items[i:i + bs]])
         pred = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].argmax(-1)
         lab = b["labels"][:, 1:]
-        for key, sel in (("text", (lab != IGNORE) & ~vocab.is_audio(lab)), ("audio", vocab.is_audio(lab))):
+        for key, sel in (("text", (lab != IGNORE_INDEX) & ~vocab.is_audio(lab)), ("audio", vocab.is_audio(lab))):
             hits[key] += (pred[sel] == lab[sel]).sum().item(); counts[key] += sel.sum().item()
     return {k: hits[k] / counts[k] for k in hits}
 

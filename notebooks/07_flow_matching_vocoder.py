@@ -27,7 +27,7 @@
 #
 # **What this notebook does.** (1) Flow matching on 2-D points in a few lines, then the
 # library's sampler on the same field. (2) The U-Net. (3) The trained toy models
-# (`aqaa_ref.vocoder`, `aqaa_ref.recognizer`): trajectories from noise to a mel, the
+# (`aqaa_ref.vocoder`, `aqaa_ref.evaluation.recognizer`): trajectories from noise to a mel, the
 # resynthesis of held-out speech beside the original (playable), steps and guidance
 # (sliders), and streaming. Numbers for the whole test sample are in
 # `benchmarks/bench_vocoder.py` (`benchmarks/results/vocoder_toy.json`).
@@ -48,7 +48,7 @@ from aqaa_ref.vocoder import (Vocoder, VocoderConfig, Mel2WavConfig, GriffinLim,
                               euler_sample, guided_velocity, interleave_codes, mel_frames,
                               load_or_train_vocoder, load_or_train_mel2wav, codebook_sizes)
 from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, time_grid
-from aqaa_ref.recognizer import RecognizerConfig, load_or_train_recognizer, per
+from aqaa_ref.evaluation.recognizer import RecognizerConfig, load_or_train_recognizer, per
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: tiny corpus and tiny models, seconds
 PRESET = "tiny" if QUICK else "toy"

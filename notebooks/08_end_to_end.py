@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 08 · End to end: a spoken question in, a spoken answer out
 #
-# Everything built so far, in one object. `aqaa_ref.pipeline.AQAA` chains the four trained pieces:
+# Everything built so far, in one object. `aqaa_ref.inference.pipeline.AQAA` chains the four trained pieces:
 #
 # ```
 # question audio ──tokenizer──▶ LLSSS audio ids ──backbone (constrained, greedy)──▶ 10 text : 15 audio ids
@@ -43,10 +43,10 @@ import torch
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
-from aqaa_ref.pipeline import AQAA, MAX_QUESTION_SECONDS
-from aqaa_ref.samples import load_samples
+from aqaa_ref.inference.pipeline import AQAA, MAX_QUESTION_SECONDS
+from aqaa_ref.data.samples import load_samples
 from aqaa_ref.audio import load_audio, AudioError
-from aqaa_ref.interleave import parse_answer
+from aqaa_ref.formats.answer_format import parse_answer
 from aqaa_ref.viz import token_timeline, spectrogram
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"

@@ -17,7 +17,7 @@
 #
 # **The toy StepEval.** StepEval-Audio-360 rates spoken answers per dimension with human and LLM
 # judges. Every answer in our corpus is checkable, so here the judges are small models trained
-# only on the data engine's ground-truth audio (`aqaa_ref.eval.Judges`): the independent CTC
+# only on the data engine's ground-truth audio (`aqaa_ref.evaluation.stepeval.Judges`): the independent CTC
 # recognizer (notebook 07), and linear voice and language classifiers. From the **answer audio**
 # alone they score: correctness (does the recognizer hear the expected answer?), text-audio
 # alignment (does the audio say what the text channel says?), instruction following (speaking
@@ -25,7 +25,7 @@
 # audio quality (DTW mel distance to that rendering).
 #
 # **The ablations.** Each of the paper's design choices, re-trained at toy scale with reduced
-# steps (`aqaa_ref.ablations`): the output format (Table 1), multi-segment concatenation
+# steps (`aqaa_ref.evaluation.ablations`): the output format (Table 1), multi-segment concatenation
 # (Table 2), dual vs single codebook, masked vs unmasked DPO, the 5:5:1 merge. Every variant is
 # cached by its config: `python -m aqaa_ref ablate all` trains them once; this notebook reads
 # them back (in `AQAA_QUICK=1` mode it trains the tiny variants, in seconds).
@@ -35,14 +35,14 @@ import os, time
 import torch
 import matplotlib.pyplot as plt
 
-from aqaa_ref.pipeline import AQAA
-from aqaa_ref.recipe import Recipe, Assets, strided
-from aqaa_ref.eval import (Judges, AnswerRecord, evaluate, reference_records, style_contrasts, radar_plot,
+from aqaa_ref.inference.pipeline import AQAA
+from aqaa_ref.training.recipe import Recipe, Assets, strided
+from aqaa_ref.evaluation.stepeval import (Judges, AnswerRecord, evaluate, reference_records, style_contrasts, radar_plot,
                            classifier_accuracy)
-from aqaa_ref.ablations import run_ablation, ABLATIONS
-from aqaa_ref.generate import generate_answers
-from aqaa_ref.interleave import parse_answer
-from aqaa_ref.text_tokenizer import decode_text
+from aqaa_ref.evaluation.ablations import run_ablation, ABLATIONS
+from aqaa_ref.inference.generation import generate_answers
+from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.text_tokenizer import decode_text
 from aqaa_ref.vocoder import to_vocoder_codes
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"

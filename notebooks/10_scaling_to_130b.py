@@ -23,7 +23,7 @@
 # **What this notebook does** (CPU only, in about a minute):
 #
 # 1. parameter, memory and FLOP tables from the toy preset to 130B;
-# 2. the planner `aqaa_ref.scale`: bytes per GPU, the fewest 80 GB GPUs, step time at a given MFU,
+# 2. the planner `aqaa_ref.scaling.planner`: bytes per GPU, the fewest 80 GB GPUs, step time at a given MFU,
 #    and the tensor-parallel size for inference; its plots;
 # 3. the `accelerate launch` commands for a node, a cluster and DeepSpeed ZeRO-3;
 # 4. the 130B dry run: the real module on the meta device, sharded by FSDP2 over a fake process group;
@@ -39,9 +39,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from aqaa_ref.backbone import (STEP1_PRESETS, Step1Config, count_parameters, flops_per_token,
+from aqaa_ref.backbone.model import (STEP1_PRESETS, Step1Config, count_parameters, flops_per_token,
                                kv_cache_bytes_per_token)
-from aqaa_ref.scale import (GB, TrainSetup, activation_bytes_per_token_layer,
+from aqaa_ref.scaling.planner import (GB, TrainSetup, activation_bytes_per_token_layer,
                             fsdp_dry_run, inference_plan, memory_per_gpu, min_gpus, step_time_s,
                             training_days)
 
@@ -81,7 +81,7 @@ for name in STEP1_PRESETS:
 # ## 2. The planner
 #
 # `memory_per_gpu(cfg, TrainSetup(...), n_gpus)` adds five terms (the formulas are in the
-# docstring of `aqaa_ref/scale.py`): the sharded static state, the activations, FSDP's
+# docstring of `aqaa_ref/scaling/planner.py`): the sharded static state, the activations, FSDP's
 # unsharded buffers (the layer being all-gathered, the one prefetched, the full gradient before
 # its reduce-scatter), and the optimizer step's temporaries (which come after the activations
 # are freed, so the peak takes the larger of the two).
@@ -208,23 +208,23 @@ for batch in (1, 4, 16, 64):
 # %% [markdown]
 # ## 3. Launching on a cluster
 #
-# The training loop (`aqaa_ref.train.train`) runs unchanged under every launch file in
-# `configs/accelerate/`; `aqaa_ref.launch_toy` is the entry used here (swap in your own
+# The training loop (`aqaa_ref.training.loop.train`) runs unchanged under every launch file in
+# `configs/accelerate/`; `aqaa_ref.scaling.launch` is the entry used here (swap in your own
 # stage's script):
 #
 # ```bash
 # # one node, 8 GPUs, FSDP2 full shard, bf16, activation checkpointing
-# accelerate launch --config_file configs/accelerate/fsdp_1node_8gpu.yaml -m aqaa_ref.launch_toy --out runs/toy-8gpu
+# accelerate launch --config_file configs/accelerate/fsdp_1node_8gpu.yaml -m aqaa_ref.scaling.launch --out runs/toy-8gpu
 #
 # # 8 nodes x 8 GPUs: run on every node, changing only the node rank
 # accelerate launch --config_file configs/accelerate/fsdp_8nodes_8gpu.yaml \
-#     --machine_rank $NODE_RANK --main_process_ip $MASTER_ADDR -m aqaa_ref.launch_toy --out runs/toy-64gpu
+#     --machine_rank $NODE_RANK --main_process_ip $MASTER_ADDR -m aqaa_ref.scaling.launch --out runs/toy-64gpu
 #
 # # DeepSpeed ZeRO-3 (pip install deepspeed; GPUs only); one micro-batch per optimizer step
-# accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m aqaa_ref.launch_toy --out runs/toy-zero3 --grad-accum 1
+# accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m aqaa_ref.scaling.launch --out runs/toy-zero3 --grad-accum 1
 #
 # # what CI runs: 2 CPU processes, gloo, FSDP2
-# accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.launch_toy --out runs/toy-fsdp
+# accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.scaling.launch --out runs/toy-fsdp
 # ```
 #
 # Two things to know: on CPU, accelerate 1.15 silently turns an FSDP config into DDP;
@@ -305,7 +305,7 @@ plt.show()
 #
 # ## 6. A real multi-process run: 2 CPU processes, gloo, FSDP2
 #
-# `accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.launch_toy`
+# `accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.scaling.launch`
 # trains the toy preset (vocab 64, 24 steps) with each rank holding half the parameters, and
 # is compared with the same entry in one process. (Quick mode shows the stored run of
 # `benchmarks/bench_scale.py --parity`; full mode runs it again, about a minute here.)

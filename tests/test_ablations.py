@@ -1,13 +1,13 @@
-"""aqaa_ref.ablations: every ablation runs end to end on the tiny preset, one row per variant,
+"""aqaa_ref.evaluation.ablations: every ablation runs end to end on the tiny preset, one row per variant,
 served from its cache the second time; single-stream audio holds only its own ids."""
 import pytest
 import torch
 
-import aqaa_ref.ablations as ab
-import aqaa_ref.recipe as recipe_mod
+import aqaa_ref.evaluation.ablations as ab
+import aqaa_ref.training.recipe as recipe_mod
 from aqaa_ref.__main__ import ABLATION_CHOICES, main
-from aqaa_ref.constrained import check_well_formed
-from aqaa_ref.recipe import Assets, Recipe
+from aqaa_ref.formats.constrained import check_well_formed
+from aqaa_ref.training.recipe import Assets, Recipe
 
 KEYS = {
     "format": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",

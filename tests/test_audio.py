@@ -6,17 +6,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from aqaa_ref.audio import (
-    AudioError,
-    duration,
-    estimate_f0,
-    load_audio,
-    log_mel,
-    median_f0,
-    peak_normalize,
-    save_audio,
-    trim_silence,
-)
+from aqaa_ref.audio import (AudioError, duration, estimate_f0, load_audio, log_mel, median_f0, peak_normalize,
+                            save_audio, trim_silence)
 
 
 def tone(freq=220.0, seconds=0.5, sr=16_000, amp=0.5):

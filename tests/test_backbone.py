@@ -7,30 +7,16 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache
 
-from aqaa_ref.attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
-from aqaa_ref.backbone import (
-    STEP1_PRESETS,
-    Step1Config,
-    Step1ForCausalLM,
-    Step1RMSNorm,
-    count_parameters,
-    estimate_mfu,
-    flops_per_token,
-    kv_cache_bytes_per_token,
-    write_released_layout,
-)
-from aqaa_ref.vocab import AudioVocab
-from aqaa_ref.vocab_extension import extend_vocab_for_audio, param_groups
+from aqaa_ref.backbone.attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
+from aqaa_ref.backbone.model import (STEP1_PRESETS, Step1Config, Step1ForCausalLM, Step1RMSNorm, count_parameters,
+                                     estimate_mfu, flops_per_token, kv_cache_bytes_per_token, write_released_layout)
+from aqaa_ref.backbone.vocab_extension import extend_vocab_for_audio, param_groups
+from aqaa_ref.formats.id_layout import AudioVocab
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (on a busy 2-core box, OpenMP barriers wait on the
-    scheduler and make each tiny op take milliseconds)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: one intra-op thread (on a busy 2-core box, OpenMP barriers wait on the
+# scheduler and make each tiny op take milliseconds); the fixture is in conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**kw) -> Step1Config:

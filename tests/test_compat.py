@@ -13,7 +13,7 @@ import transformers
 from transformers import DynamicCache, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.compat import cache_field, output_cache, pick_cache, prepared_model, unload_library, with_cache
 
 

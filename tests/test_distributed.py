@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aqaa_ref import launch_toy
+from aqaa_ref.scaling import launch as launch_toy
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "accelerate" / "fsdp_cpu_2proc.yaml"
@@ -35,7 +35,7 @@ def test_toy_examples_are_deterministic_and_mask_the_prompt():
 @pytest.mark.slow
 def test_two_process_fsdp_follows_the_single_process_curve(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    cmd = [str(ACCELERATE), "launch", "--config_file", str(CONFIG), "-m", "aqaa_ref.launch_toy",
+    cmd = [str(ACCELERATE), "launch", "--config_file", str(CONFIG), "-m", "aqaa_ref.scaling.launch",
            "--out", str(tmp_path / "fsdp"), "--threads", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,14 +4,15 @@ import math
 import pytest
 import torch
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.dpo import kept_positions, make_dpo_loss_fn, masked_dpo_loss, pair_count, reference_logps, sequence_logps
-from aqaa_ref.train import IGNORE, TrainConfig, pad_collate, train
-from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.id_layout import IGNORE_INDEX, AudioVocab
+from aqaa_ref.training.dpo import (kept_positions, make_dpo_loss_fn, masked_dpo_loss, pair_count, reference_logps,
+                                   sequence_logps)
+from aqaa_ref.training.loop import TrainConfig, pad_collate, train
 
 VOCAB = AudioVocab(text_vocab_size=10, n_linguistic=4, n_semantic=6)  # text 0..9, L 10..13, S 14..19
 # a prompt of 2 tokens, then text 3, audio 11 15 16, text 5, audio 12
-LABELS = torch.tensor([[IGNORE, IGNORE, 3, 11, 15, 16, 5, 12]])
+LABELS = torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 3, 11, 15, 16, 5, 12]])
 
 
 def test_kept_positions_keep_text_and_drop_audio_and_prompt():
@@ -32,7 +33,7 @@ def hand_sequence_logp(logits, labels, keep):
 def test_dpo_loss_equals_a_hand_computation():
     torch.manual_seed(0)
     lw, ll, rw, rl = (torch.randn(1, 8, VOCAB.size) for _ in range(4))
-    labels_l = torch.tensor([[IGNORE, IGNORE, 7, 13, 14, 19, 2, 10]])
+    labels_l = torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 7, 13, 14, 19, 2, 10]])
     keep_w, keep_l = kept_positions(LABELS, VOCAB), kept_positions(labels_l, VOCAB)
     pw, pl = sequence_logps(lw, LABELS, keep_w), sequence_logps(ll, labels_l, keep_l)
     qw, ql = sequence_logps(rw, LABELS, keep_w), sequence_logps(rl, labels_l, keep_l)
@@ -51,7 +52,7 @@ def test_an_inverted_mask_changes_the_result():
     torch.manual_seed(1)
     logits = torch.randn(1, 8, VOCAB.size)
     keep = kept_positions(LABELS, VOCAB)
-    inverted = (LABELS != IGNORE) & ~keep  # summing the audio positions instead: the known pitfall
+    inverted = (LABELS != IGNORE_INDEX) & ~keep  # summing the audio positions instead: the known pitfall
     right = sequence_logps(logits, LABELS, keep)
     wrong = sequence_logps(logits, LABELS, inverted)
     assert not torch.allclose(right, wrong)
@@ -84,8 +85,10 @@ def test_dpo_training_raises_the_chosen_margin(tmp_path):
     pairs = []
     for i in range(16):
         prompt = [1, 2 + i % 4]
-        pairs.append(dict(chosen_input_ids=prompt + [3, 11, 15, 16], chosen_labels=[IGNORE, IGNORE, 3, 11, 15, 16],
-                          rejected_input_ids=prompt + [7, 11, 15, 16], rejected_labels=[IGNORE, IGNORE, 7, 11, 15, 16]))
+        pairs.append(dict(chosen_input_ids=prompt + [3, 11, 15, 16],
+                          chosen_labels=[IGNORE_INDEX, IGNORE_INDEX, 3, 11, 15, 16],
+                          rejected_input_ids=prompt + [7, 11, 15, 16],
+                          rejected_labels=[IGNORE_INDEX, IGNORE_INDEX, 7, 11, 15, 16]))
     pairs = reference_logps(model, pairs, VOCAB)
     assert pairs[0]["ref_chosen"] < 0
     cfg = TrainConfig(steps=15, batch_size=8, lr=5e-3, warmup_steps=1, checkpoint_every=0, progress=False)
@@ -95,8 +98,8 @@ def test_dpo_training_raises_the_chosen_margin(tmp_path):
 
 
 def test_pad_collate_handles_pair_keys():
-    b = pad_collate([dict(chosen_input_ids=[1, 2], chosen_labels=[IGNORE, 2], ref_chosen=-1.0),
+    b = pad_collate([dict(chosen_input_ids=[1, 2], chosen_labels=[IGNORE_INDEX, 2], ref_chosen=-1.0),
                      dict(chosen_input_ids=[1], chosen_labels=[1], ref_chosen=-2.0)])
     assert b["chosen_attention_mask"].tolist() == [[1, 1], [1, 0]]
-    assert b["chosen_labels"].tolist() == [[IGNORE, 2], [1, IGNORE]]
+    assert b["chosen_labels"].tolist() == [[IGNORE_INDEX, 2], [1, IGNORE_INDEX]]
     assert b["ref_chosen"].tolist() == [-1.0, -2.0]

@@ -1,4 +1,4 @@
-"""aqaa_ref.eval: the toy StepEval on the tiny corpus.
+"""aqaa_ref.evaluation.stepeval: the toy StepEval on the tiny corpus.
 
 The tiny recognizer (15 training steps) hears next to nothing, so the correctness checks
 swap in :class:`OracleTranscripts`: the tiny recognizer's network (the classifiers' features
@@ -13,20 +13,9 @@ import pytest
 import torch
 
 from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
-from aqaa_ref.eval import (
-    DIMENSIONS,
-    AnswerRecord,
-    EvalResult,
-    Judges,
-    calibrate_correctness,
-    classifier_accuracy,
-    dtw_mel_l1,
-    evaluate,
-    radar_plot,
-    reference_records,
-    score_answer,
-    style_contrasts,
-)
+from aqaa_ref.evaluation.stepeval import (DIMENSIONS, AnswerRecord, EvalResult, Judges, calibrate_correctness,
+                                          classifier_accuracy, dtw_mel_l1, evaluate, radar_plot, reference_records,
+                                          score_answer, style_contrasts)
 
 matplotlib.use("Agg")
 

@@ -1,10 +1,10 @@
-"""aqaa_ref.generate: per-condition summaries and the on-disk score memo (tiny cached stages)."""
+"""aqaa_ref.inference.generation: per-condition summaries and the on-disk score memo (tiny cached stages)."""
 import pytest
 import torch
 
-import aqaa_ref.generate as generate
-from aqaa_ref.generate import AnswerScore, by_condition, score_memoised, summarize, weights_key
-from aqaa_ref.recipe import Assets, Recipe, run_stage, strided
+import aqaa_ref.inference.generation as generate
+from aqaa_ref.inference.generation import AnswerScore, by_condition, score_memoised, summarize, weights_key
+from aqaa_ref.training.recipe import Assets, Recipe, run_stage, strided
 
 
 class _Item:
@@ -62,8 +62,8 @@ def test_generation_never_closes_an_empty_audio_span():
     """A spoken answer's every span holds at least one group, even where the model's
     preferred token after <audio_start> is <audio_end> (checking still accepts the builder's
     empty span for an answer without audio)."""
-    from aqaa_ref.constrained import END, LING, START, TEXT, FormatSchedule
-    from aqaa_ref.interleave import FORMATS
+    from aqaa_ref.formats.constrained import END, LING, START, TEXT, FormatSchedule
+    from aqaa_ref.formats.answer_format import FORMATS
 
     fmt = FORMATS["ratio_10_15"]
     gen, check = FormatSchedule(fmt, nonempty_spans=True), FormatSchedule(fmt)

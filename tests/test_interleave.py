@@ -5,37 +5,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.constrained import FormatLogitsProcessor, FormatSchedule, check_well_formed
-from aqaa_ref.interleave import (
-    FORMATS,
-    IGNORE_INDEX,
-    ChatTemplate,
-    Format,
-    SpecialIds,
-    build_chat,
-    check_audio_stream,
-    concat_segments,
-    get_format,
-    interleave_answer,
-    parse_answer,
-    wrap_audio,
-)
-from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.answer_format import (FORMATS, IGNORE_INDEX, ChatTemplate, Format, SpecialIds, build_chat,
+                                            check_audio_stream, concat_segments, get_format, interleave_answer,
+                                            parse_answer, wrap_audio)
+from aqaa_ref.formats.constrained import FormatLogitsProcessor, FormatSchedule, check_well_formed
+from aqaa_ref.formats.id_layout import AudioVocab
 
 V = AudioVocab(text_vocab_size=64, n_linguistic=8, n_semantic=16)   # ids: text 0..63, L 64..71, S 72..87
 SP = SpecialIds()
 AS, AE, EOT = SP.audio_start, SP.audio_end, SP.eot
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (on a busy 2-core box, OpenMP barriers wait on the
-    scheduler and make each tiny op take milliseconds)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny tensors: one intra-op thread (on a busy 2-core box, OpenMP barriers wait on the
+# scheduler and make each tiny op take milliseconds); the fixture is in conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def group(k: int) -> list[int]:
@@ -319,10 +303,10 @@ def test_processor_incremental_state_equals_recompute():
 
 def test_answer_cannot_end_in_the_middle_of_an_llsss_group():
     """10:7 closes its first round after 7 audio ids = 1 group + 2: <|EOT|> must wait."""
-    from aqaa_ref.constrained import END as K_END
-    from aqaa_ref.constrained import EOS as K_EOS
-    from aqaa_ref.constrained import LING, SEM, TEXT, FormatSchedule
-    from aqaa_ref.constrained import START as K_START
+    from aqaa_ref.formats.constrained import END as K_END
+    from aqaa_ref.formats.constrained import EOS as K_EOS
+    from aqaa_ref.formats.constrained import LING, SEM, TEXT, FormatSchedule
+    from aqaa_ref.formats.constrained import START as K_START
     s = FormatSchedule(Format.ratio(10, 7))
     for kind in [TEXT] * 10 + [K_START] + [LING, LING, SEM, SEM, SEM, LING, LING] + [K_END]:
         s.step(kind)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.merge import PAPER_WEIGHTS, merge_checkpoints, merge_state_dicts
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.training.merge import PAPER_WEIGHTS, merge_checkpoints, merge_state_dicts
 
 
 def sd(seed, hidden=16):

@@ -1,4 +1,4 @@
-"""aqaa_ref.pipeline + the CLI: answers, streaming, parity with batched generation, bad input.
+"""aqaa_ref.inference.pipeline + the CLI: answers, streaming, parity with batched generation, bad input.
 
 The models are the ``tiny`` recipe's (trained in seconds, cached): they answer badly, but
 every path from question audio to answer audio is the real one.
@@ -14,10 +14,10 @@ import torch
 
 from aqaa_ref.__main__ import main
 from aqaa_ref.audio import AudioError
-from aqaa_ref.generate import generate_answers
-from aqaa_ref.interleave import parse_answer
-from aqaa_ref.pipeline import AQAA, MAX_QUESTION_SECONDS
-from aqaa_ref.samples import load_samples
+from aqaa_ref.data.samples import load_samples
+from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.inference.generation import generate_answers
+from aqaa_ref.inference.pipeline import AQAA, MAX_QUESTION_SECONDS
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,11 +1,11 @@
-"""aqaa_ref.recipe: the stage chain runs end to end on the tiny preset and caches by config."""
+"""aqaa_ref.training.recipe: the stage chain runs end to end on the tiny preset and caches by config."""
 import json
 from dataclasses import replace
 
 import pytest
 import torch
 
-from aqaa_ref.recipe import STAGES, Assets, Recipe, run_recipe
+from aqaa_ref.training.recipe import STAGES, Assets, Recipe, run_recipe
 
 
 def test_changing_one_stage_changes_only_what_depends_on_it():
@@ -33,7 +33,7 @@ def test_a_changed_tokenizer_setting_reruns_every_stage(monkeypatch):
 
 
 def test_strided_subsets_cover_the_split():
-    from aqaa_ref.recipe import strided
+    from aqaa_ref.training.recipe import strided
 
     items = [f"{fam}-{k}" for fam in "abcdefg" for k in range(10)]
     sub = strided(items, 7)
@@ -94,14 +94,14 @@ def test_merge_is_the_weighted_average_of_its_parents(tiny_run):
 
 
 def test_constrained_answers_from_a_trained_stage_are_well_formed(tiny_run):
-    from aqaa_ref.generate import answer_items, score_answers, summarize
+    from aqaa_ref.inference.generation import answer_items, score_answers, summarize
 
     recipe, assets, _ = tiny_run
     items = assets.corpus.split("test")[:6]
     model = assets.load_stage("merge")
     answers = answer_items(model, assets.builder, items, batch_size=3)
     scores = score_answers(assets.builder, items, answers)
-    from aqaa_ref.constrained import check_well_formed
+    from aqaa_ref.formats.constrained import check_well_formed
     for a in answers:  # a barely trained model may run out of tokens: still a prefix of a valid answer
         assert check_well_formed(a, assets.builder.fmt, assets.vocab, assets.builder.special, require_end=False) == []
         assert len(a) <= 256

@@ -1,21 +1,11 @@
-"""aqaa_ref.recognizer: PER by hand, CTC greedy decoding, tiny training, save/load, edge cases."""
+"""aqaa_ref.evaluation.recognizer: PER by hand, CTC greedy decoding, tiny training, save/load, edge cases."""
 import pytest
 import torch
 
 from aqaa_ref.data import CorpusConfig, build_corpus
-from aqaa_ref.recognizer import (
-    BLANK,
-    CTCRecognizer,
-    Recognizer,
-    RecognizerConfig,
-    corpus_per,
-    edit_distance,
-    load_recognizer,
-    pad_batch,
-    per,
-    save_recognizer,
-    train_recognizer,
-)
+from aqaa_ref.evaluation.recognizer import (BLANK, CTCRecognizer, Recognizer, RecognizerConfig, corpus_per,
+                                            load_recognizer, pad_batch, per, save_recognizer, train_recognizer)
+from aqaa_ref.metrics import edit_distance
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py: 1 torch thread (small models)
 

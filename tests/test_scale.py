@@ -1,4 +1,4 @@
-"""aqaa_ref.scale: planner arithmetic by hand, meta-device counts, the fake-PG dry run, launch files."""
+"""aqaa_ref.scaling.planner: planner arithmetic by hand, meta-device counts, the fake-PG dry run, launch files."""
 import json
 import math
 from pathlib import Path
@@ -7,20 +7,10 @@ import pytest
 import torch
 import yaml
 
-from aqaa_ref.backbone import STEP1_PRESETS, Step1Config, Step1ForCausalLM, count_parameters, flops_per_token
-from aqaa_ref.scale import (
-    GB,
-    H100_BF16_PEAK,
-    Precision,
-    TrainSetup,
-    activation_bytes,
-    activation_bytes_per_token_layer,
-    fsdp_dry_run,
-    inference_plan,
-    memory_per_gpu,
-    min_gpus,
-    step_time_s,
-)
+from aqaa_ref.backbone.model import STEP1_PRESETS, Step1Config, Step1ForCausalLM, count_parameters, flops_per_token
+from aqaa_ref.scaling.planner import (GB, H100_BF16_PEAK, Precision, TrainSetup, activation_bytes,
+                                      activation_bytes_per_token_layer, fsdp_dry_run, inference_plan, memory_per_gpu,
+                                      min_gpus, step_time_s)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "accelerate"

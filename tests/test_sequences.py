@@ -1,17 +1,18 @@
-"""aqaa_ref.sequences: every stage's examples, built from items, audio codes and the BPE."""
+"""aqaa_ref.training.sequences: every stage's examples, built from items, audio codes and the BPE."""
 import random
 from dataclasses import replace
 
 import pytest
 
-from aqaa_ref.constrained import check_well_formed
 from aqaa_ref.data import CorpusConfig, plan_items
 from aqaa_ref.data.tasks import Rendering
-from aqaa_ref.interleave import get_format, parse_answer
-from aqaa_ref.sequences import EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs, sft_examples
-from aqaa_ref.text_tokenizer import train_text_tokenizer
-from aqaa_ref.train import IGNORE
-from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.formats.answer_format import get_format, parse_answer
+from aqaa_ref.formats.constrained import check_well_formed
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.formats.text_tokenizer import train_text_tokenizer
+from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
+                                         sft_examples)
 
 VOCAB = AudioVocab(text_vocab_size=400, n_linguistic=16, n_semantic=32)
 
@@ -47,7 +48,7 @@ def test_sft_example_masks_the_prompt_and_learns_the_answer(setup):
     ex = b.sft_example(it)
     ids, labels = ex["input_ids"], ex["labels"]
     assert len(ids) == len(labels)
-    first = next(k for k, l in enumerate(labels) if l != IGNORE)
+    first = next(k for k, l in enumerate(labels) if l != IGNORE_INDEX)
     prefix = [b.special.bot] + list(b.chat.role_ids["assistant"])  # learning starts after <|BOT|>assistant\n
     assert ids[first - len(prefix):first] == prefix
     answer = ids[first:]
@@ -59,7 +60,7 @@ def test_sft_example_masks_the_prompt_and_learns_the_answer(setup):
     # the question audio sits in the prompt, unlearned
     q = table.ids(it.question_audio.path)
     start = ids.index(b.special.audio_start)
-    assert ids[start + 1:start + 1 + len(q)] == q and all(l == IGNORE for l in labels[:first])
+    assert ids[start + 1:start + 1 + len(q)] == q and all(l == IGNORE_INDEX for l in labels[:first])
 
 
 def test_text_output_and_instructions(setup):
@@ -67,7 +68,7 @@ def test_text_output_and_instructions(setup):
     b = SequenceBuilder(tok, table, get_format("ratio_10_15"))
     it = next(i for i in items if i.instruction)
     ex = b.sft_example(it, output="text")
-    learned = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE]
+    learned = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != IGNORE_INDEX]
     assert not any(VOCAB.is_audio(t) for t in learned)
     assert tok.decode(learned[:-1]) == it.answer_text
     assert it.instruction in tok.decode(ex["input_ids"], skip_special_tokens=True)
@@ -96,8 +97,8 @@ def test_preference_pairs_share_the_prompt_and_differ_in_text(setup):
     pairs = preference_pairs(b, items, ev, seed=0, evasion_fraction=0.5)
     assert pairs and {p["kind"] for p in pairs} <= {"wrong_answer", "evasion"}
     for p in pairs[:20]:
-        c0 = next(k for k, l in enumerate(p["chosen_labels"]) if l != IGNORE)
-        r0 = next(k for k, l in enumerate(p["rejected_labels"]) if l != IGNORE)
+        c0 = next(k for k, l in enumerate(p["chosen_labels"]) if l != IGNORE_INDEX)
+        r0 = next(k for k, l in enumerate(p["rejected_labels"]) if l != IGNORE_INDEX)
         assert c0 == r0 and p["chosen_input_ids"][:c0] == p["rejected_input_ids"][:r0]
         ct = [t for t in p["chosen_input_ids"][c0:] if VOCAB.is_text(t)]
         rt = [t for t in p["rejected_input_ids"][r0:] if VOCAB.is_text(t)]

@@ -1,17 +1,10 @@
 """Byte-level BPE: multilingual round trips, the AudioVocab id layout, chat template, save/load."""
 import pytest
 
-from aqaa_ref.interleave import ChatTemplate, SpecialIds, build_chat
-from aqaa_ref.text_tokenizer import (
-    SPECIAL_TOKENS,
-    audio_token,
-    audio_vocab_of,
-    decode_text,
-    encode_text,
-    load_text_tokenizer,
-    train_text_tokenizer,
-)
-from aqaa_ref.vocab import AudioVocab
+from aqaa_ref.formats.answer_format import ChatTemplate, SpecialIds, build_chat
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.formats.text_tokenizer import (SPECIAL_TOKENS, audio_token, audio_vocab_of, decode_text, encode_text,
+                                             load_text_tokenizer, train_text_tokenizer)
 
 CORPUS = {
     "english": ["What is three plus four?", "The answer is seven.", "Hello, how are you today?",

@@ -10,9 +10,10 @@ import torch
 
 from aqaa_ref.audio import AudioError, resample
 from aqaa_ref.data import synthesize
-from aqaa_ref.tokenizer import DualConfig, DualTokenizer, LinguisticConfig, causal_log_mel, train_linguistic, train_semantic
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.tokenizer import (DualConfig, DualTokenizer, LinguisticConfig, causal_log_mel, train_linguistic,
+                                train_semantic)
 from aqaa_ref.tokenizer.features import clip_from_wav
-from aqaa_ref.vocab import AudioVocab
 
 SR = 16_000
 TEXTS = ["what is three plus four", "which is bigger, seven or one", "say the opposite of hot",

@@ -4,16 +4,8 @@ import math
 import pytest
 import torch
 
-from aqaa_ref.tokenizer.ctc import (
-    BLANK,
-    UNK,
-    PhonemeInventory,
-    edit_distance,
-    forced_align,
-    greedy_decode,
-    phoneme_error_rate,
-    slot_labels,
-)
+from aqaa_ref.tokenizer.ctc import (BLANK, UNK, PhonemeInventory, edit_distance, forced_align, greedy_decode,
+                                    phoneme_error_rate, slot_labels)
 from aqaa_ref.tokenizer.features import length_batches, stack_frames
 from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans, kmeans_plus_plus, sq_distances, usage_stats
 from aqaa_ref.tokenizer.layers import ConvStack

@@ -1,4 +1,4 @@
-"""aqaa_ref.train: schedule, collation, exact resume after a real kill, safetensors only."""
+"""aqaa_ref.training.loop: schedule, collation, exact resume after a real kill, safetensors only."""
 import json
 import signal
 import subprocess
@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from aqaa_ref.backbone import Step1Config, Step1ForCausalLM
-from aqaa_ref.train import IGNORE, TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate, param_groups, train
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import (TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate,
+                                    param_groups, train)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +31,7 @@ def tiny_examples(n=40, seed=0):
     for _ in range(n):
         T = int(torch.randint(6, 14, (1,), generator=g))
         ids = torch.randint(4, 48, (T,), generator=g).tolist()
-        labels = [IGNORE] * 3 + ids[3:]  # a 3-token "prompt" masked out of the loss
+        labels = [IGNORE_INDEX] * 3 + ids[3:]  # a 3-token "prompt" masked out of the loss
         out.append({"input_ids": ids, "labels": labels})
     return out
 
@@ -47,10 +49,10 @@ def test_cosine_schedule_with_warmup():
 
 
 def test_pad_collate_masks_padding():
-    b = pad_collate([{"input_ids": [5, 6, 7], "labels": [IGNORE, 6, 7]}, {"input_ids": [8], "labels": [8]}], pad_id=0)
+    b = pad_collate([{"input_ids": [5, 6, 7], "labels": [IGNORE_INDEX, 6, 7]}, {"input_ids": [8], "labels": [8]}], pad_id=0)
     assert b["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
-    assert b["labels"].tolist() == [[IGNORE, 6, 7], [8, IGNORE, IGNORE]]
+    assert b["labels"].tolist() == [[IGNORE_INDEX, 6, 7], [8, IGNORE_INDEX, IGNORE_INDEX]]
 
 
 def test_batches_split_across_accumulation_and_ranks_cover_the_global_batch():
@@ -93,7 +95,7 @@ KILLED_RUN = textwrap.dedent("""
     import sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_train import tiny_model, tiny_examples, CFG
-    from aqaa_ref import train as T
+    from aqaa_ref.training import loop as T
     real_save = T.save_checkpoint
     def slow_save(*a, **k):            # slow the run down so the parent can kill it mid-way
         out = real_save(*a, **k); time.sleep(0.5); return out

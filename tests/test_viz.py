@@ -5,9 +5,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from aqaa_ref.interleave import SpecialIds  # noqa: E402
+from aqaa_ref.formats.answer_format import SpecialIds  # noqa: E402
 from aqaa_ref.viz import spectrogram, token_kind, token_timeline  # noqa: E402
-from aqaa_ref.vocab import AudioVocab  # noqa: E402
+from aqaa_ref.formats.id_layout import AudioVocab  # noqa: E402
 
 
 def test_token_kinds_and_timeline_cells():

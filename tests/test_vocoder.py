@@ -10,30 +10,11 @@ import torch
 
 from aqaa_ref.audio import MelConfig, log_mel
 from aqaa_ref.data import CorpusConfig, build_corpus
-from aqaa_ref.vocab import AudioVocab
-from aqaa_ref.vocoder import (
-    FlowVocoder,
-    GriffinLim,
-    ISTFTVocoder,
-    Mel2WavConfig,
-    StreamDecoder,
-    UNet1D,
-    UNetConfig,
-    Vocoder,
-    VocoderConfig,
-    check_codes,
-    cosine_warp,
-    euler_sample,
-    frame_noise,
-    guided_velocity,
-    interleave_codes,
-    load_vocoder,
-    mel_frames,
-    save_vocoder,
-    to_vocoder_codes,
-    train_mel2wav,
-    train_vocoder,
-)
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.vocoder import (FlowVocoder, GriffinLim, ISTFTVocoder, Mel2WavConfig, StreamDecoder, UNet1D, UNetConfig,
+                              Vocoder, VocoderConfig, check_codes, cosine_warp, euler_sample, frame_noise,
+                              guided_velocity, interleave_codes, load_vocoder, mel_frames, save_vocoder,
+                              to_vocoder_codes, train_mel2wav, train_vocoder)
 from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, time_grid
 from aqaa_ref.vocoder.mel2wav import load_mel2wav, save_mel2wav
 from aqaa_ref.vocoder.token_encoder import TokenEncoder, length_regulate

@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..audio import load_audio, resample, save_audio
-from ..cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
-from .styles import Speech
-from .tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
+from aqaa_ref.audio import load_audio, resample, save_audio
+from aqaa_ref.cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
+from aqaa_ref.data.styles import Speech
+from aqaa_ref.data.tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 

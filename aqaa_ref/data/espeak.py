@@ -122,7 +122,7 @@ class _Espeak:
 
     def close(self) -> None:
         """Terminate and unload the library so the next load starts from clean statics."""
-        from ..compat import unload_library
+        from aqaa_ref.compat import unload_library
 
         self.lib.espeak_Terminate()
         unload_library(self.lib._handle)

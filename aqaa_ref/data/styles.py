@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from .espeak import synthesize
+from aqaa_ref.data.espeak import synthesize
 
 #: The answering assistant's default voice (any language).
 ASSISTANT_VOICE = "f2"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field, replace
 
-from .styles import MALE_VOICES, TRAIN_VOICES, UNSEEN_VOICE, Speech, assistant, number_word
+from aqaa_ref.data.styles import MALE_VOICES, TRAIN_VOICES, UNSEEN_VOICE, Speech, assistant, number_word
 
 LANGUAGES = ("en", "cmn", "yue", "ja")
 LANGUAGE_NAMES = {"cmn": "Mandarin", "yue": "Cantonese", "ja": "Japanese"}

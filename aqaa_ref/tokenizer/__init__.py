@@ -8,22 +8,13 @@ Modules: ``features`` (causal log-mel, training clips), ``layers`` (causal ConvN
 ``kmeans``, ``ctc`` (phoneme inventory, PER, forced alignment), ``linguistic``,
 ``semantic``, ``dual`` (interleaving, streaming, save/load, cache), ``probes``.
 """
-from .ctc import PhonemeInventory
-from .dual import (
-                   CHUNK_SAMPLES,
-                   GROUP,
-                   GROUP_SAMPLES,
-                   DualConfig,
-                   DualTokenizer,
-                   StreamingEncoder,
-                   load_or_train_dual,
-                   train_dual,
-                   training_log,
-)
-from .features import Clip, causal_log_mel, load_clips
-from .kmeans import assign, fit_kmeans, usage_stats
-from .linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic
-from .semantic import SemanticConfig, SemanticTokenizer, train_semantic
+from aqaa_ref.tokenizer.ctc import PhonemeInventory
+from aqaa_ref.tokenizer.dual import (CHUNK_SAMPLES, GROUP, GROUP_SAMPLES, DualConfig, DualTokenizer, StreamingEncoder,
+                                     load_or_train_dual, train_dual, training_log)
+from aqaa_ref.tokenizer.features import Clip, causal_log_mel, load_clips
+from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans, usage_stats
+from aqaa_ref.tokenizer.linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic
+from aqaa_ref.tokenizer.semantic import SemanticConfig, SemanticTokenizer, train_semantic
 
 __all__ = ["PhonemeInventory", "CHUNK_SAMPLES", "GROUP", "GROUP_SAMPLES", "DualConfig", "DualTokenizer",
            "StreamingEncoder", "load_or_train_dual", "train_dual", "training_log", "Clip", "causal_log_mel",

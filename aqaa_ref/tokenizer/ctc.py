@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..metrics import edit_distance
-
-BLANK, UNK = 0, 1
+from aqaa_ref.metrics import BLANK, UNK, edit_distance, greedy_decode, phoneme_error_rate  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -45,23 +43,6 @@ class PhonemeInventory:
         if not hasattr(self, "_idx"):
             object.__setattr__(self, "_idx", {p: i + 2 for i, p in enumerate(self.phonemes)})
         return self._idx
-
-
-def greedy_decode(log_probs: torch.Tensor) -> list[int]:
-    """Best path, repeats merged, blanks dropped. log_probs: (S, C) -> phoneme ids."""
-    best = log_probs.argmax(-1).tolist()
-    out, prev = [], BLANK
-    for b in best:
-        if b != prev and b != BLANK:
-            out.append(b)
-        prev = b
-    return out
-
-
-def phoneme_error_rate(hyps: list[list[int]], refs: list[list[int]]) -> float:
-    """Total edit distance / total reference length (a corpus-level PER)."""
-    errors = sum(edit_distance(h, r) for h, r in zip(hyps, refs))
-    return errors / max(1, sum(len(r) for r in refs))
 
 
 def forced_align(log_probs: torch.Tensor, target: list[int]) -> list[int] | None:

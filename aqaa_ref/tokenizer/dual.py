@@ -33,15 +33,15 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from tqdm.auto import tqdm
 
-from ..audio import TOKENIZER_SAMPLE_RATE, load_audio
-from ..cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
-from ..vocab import AudioVocab
-from .ctc import PhonemeInventory
-from .features import causal_log_mel, load_clips, torch_threads
-from .linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic
-from .semantic import SemanticConfig, SemanticTokenizer, train_semantic
+from aqaa_ref.audio import TOKENIZER_SAMPLE_RATE, load_audio
+from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from aqaa_ref.formats.id_layout import GROUP, GROUP_SIZE, AudioVocab, deinterleave_2_3, interleave_2_3
+from aqaa_ref.threads import torch_threads
+from aqaa_ref.tokenizer.ctc import PhonemeInventory
+from aqaa_ref.tokenizer.features import causal_log_mel, load_clips
+from aqaa_ref.tokenizer.linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic
+from aqaa_ref.tokenizer.semantic import SemanticConfig, SemanticTokenizer, train_semantic
 
-GROUP = (2, 3)            # linguistic, semantic tokens per interleaved group
 GROUP_SAMPLES = 1920      # 120 ms at 16 kHz: the common multiple of 960 and 640
 CHUNK_SAMPLES = 3840      # Step-Audio's 240 ms streaming chunk = 2 groups
 
@@ -162,10 +162,7 @@ class DualTokenizer:
             raise ValueError(f"linguistic codes must be in [0, {v.n_linguistic}), got {int(l.min())}..{int(l.max())}")
         if s.numel() and not (0 <= int(s.min()) and int(s.max()) < v.n_semantic):
             raise ValueError(f"semantic codes must be in [0, {v.n_semantic}), got {int(s.min())}..{int(s.max())}")
-        G = min(l.numel() // GROUP[0], s.numel() // GROUP[1])
-        lg = l[: G * GROUP[0]].view(G, GROUP[0]) + v.linguistic_offset
-        sg = s[: G * GROUP[1]].view(G, GROUP[1]) + v.semantic_offset
-        return torch.cat([lg, sg], dim=1).reshape(-1)
+        return interleave_2_3(l, s, v.linguistic_offset, v.semantic_offset)
 
     def deinterleave(self, ids) -> tuple[torch.Tensor, torch.Tensor]:
         """(5 G,) interleaved ids -> (linguistic codes (2 G,), semantic codes (3 G,)).
@@ -176,7 +173,7 @@ class DualTokenizer:
         ids = torch.as_tensor(ids).long()
         if ids.dim() != 1:
             raise ValueError(f"malformed audio ids: expected a 1-D sequence, got shape {tuple(ids.shape)}")
-        n = sum(GROUP)
+        n = GROUP_SIZE
         if ids.numel() % n:
             raise ValueError(f"malformed audio ids: length {ids.numel()} is not a multiple of {n} (LLSSS groups)")
         v = self.vocab
@@ -187,8 +184,8 @@ class DualTokenizer:
             kind, lo, hi = ("linguistic", v.linguistic_offset, v.semantic_offset) if want_l[p] else \
                 ("semantic", v.semantic_offset, v.audio_end)
             raise ValueError(f"malformed audio ids: position {p} should be a {kind} id in [{lo}, {hi}), got {int(ids[p])}")
-        g = ids.view(-1, n)
-        return (g[:, : GROUP[0]].reshape(-1) - v.linguistic_offset, g[:, GROUP[0]:].reshape(-1) - v.semantic_offset)
+        lin, sem = deinterleave_2_3(ids)
+        return lin - v.linguistic_offset, sem - v.semantic_offset
 
     # -- streaming ----------------------------------------------------------------------
     def stream(self) -> "StreamingEncoder":

@@ -15,37 +15,26 @@ slaney mels up to 8 kHz, natural log clamped at 1e-5): only the framing differs.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from tqdm.auto import tqdm
 
-from ..audio import MelConfig, estimate_f0, peak_normalize
-from ..data import phoneme_tokens
+from aqaa_ref.audio import MelConfig, estimate_f0, log_mel, peak_normalize
+from aqaa_ref.data import phoneme_tokens
+from aqaa_ref.threads import torch_threads
 
 MEL = MelConfig()
 #: log-mel value of digital silence (log of the 1e-5 clamp): what padding looks like
 SILENCE = math.log(1e-5)
-_MEL_MODULE: dict = {}
 
 
 def causal_log_mel(wav: torch.Tensor, cfg: MelConfig = MEL) -> torch.Tensor:
-    """Causal natural-log mel. wav: (T,) or (B, T) at cfg.sample_rate -> (T // hop, n_mels) or (B, T // hop, n_mels)."""
-    if cfg not in _MEL_MODULE:
-        _MEL_MODULE[cfg] = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
-            f_min=cfg.f_min, f_max=cfg.f_max, power=2.0, center=False, norm="slaney", mel_scale="slaney")
-    n_frames = wav.shape[-1] // cfg.hop_length
-    if n_frames == 0:
-        return wav.new_zeros((*wav.shape[:-1], 0, cfg.n_mels))
-    x = wav[..., : n_frames * cfg.hop_length].float()
-    x = torch.nn.functional.pad(x, (cfg.n_fft - cfg.hop_length, 0))  # zeros before the start
-    mel = _MEL_MODULE[cfg](x)  # (..., n_mels, n_frames)
-    return torch.log(mel.clamp(min=1e-5)).transpose(-1, -2).contiguous()
+    """The causal log-mel, frames first. wav: (T,) or (B, T) at cfg.sample_rate ->
+    (T // hop, n_mels) or (B, T // hop, n_mels). (``aqaa_ref.audio.log_mel``, framing "causal".)"""
+    return log_mel(wav, cfg=cfg, framing="causal").transpose(-1, -2).contiguous()
 
 
 def stack_frames(mel: torch.Tensor, k: int) -> torch.Tensor:
@@ -81,18 +70,6 @@ def frame_f0(wav: torch.Tensor, n_frames: int, sample_rate: int = MEL.sample_rat
     ok = (idx >= 0) & (idx < f0.numel())
     out[ok] = f0[idx[ok]]
     return out
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Temporarily use ``n`` intra-op threads. Many small ops (one clip at a time) run several
-    times faster on one thread than on two when the cores are shared: idle threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def spread(items: list, limit: int | None) -> list:
@@ -160,12 +137,3 @@ def pad_clip_batch(clips: list[Clip], lookahead_frames: int, frames_per_token: i
     mel = pad_stack([c.mel for c in clips], value=SILENCE)
     mel = F.pad(mel, (0, 0, 0, lookahead_frames), value=SILENCE)
     return mel, torch.tensor([c.mel.shape[0] // frames_per_token for c in clips])
-
-
-def lr_at(step: int, steps: int, lr: float, warmup_frac: float = 0.05) -> float:
-    """Linear warm-up then cosine decay to 5% of ``lr``."""
-    warm = max(1, int(steps * warmup_frac))
-    if step < warm:
-        return lr * (step + 1) / warm
-    t = (step - warm) / max(1, steps - warm)
-    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))

@@ -31,21 +31,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .ctc import PhonemeInventory, greedy_decode
-from .features import (
-    MEL,
-    Clip,
-    causal_log_mel,
-    length_batches,
-    load_clips,
-    lr_at,
-    mel_stats,
-    pad_clip_batch,
-    stack_frames,
-    torch_threads,
-)
-from .kmeans import assign, fit_kmeans
-from .layers import ConvStack, count_params
+from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref.threads import torch_threads
+from aqaa_ref.tokenizer.ctc import PhonemeInventory, greedy_decode
+from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batches, load_clips, mel_stats,
+                                         pad_clip_batch, stack_frames)
+from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans
+from aqaa_ref.tokenizer.layers import ConvStack, count_params
 
 
 @dataclass(frozen=True)
@@ -235,7 +227,7 @@ def _train(clips: list[Clip], cfg: LinguisticConfig, progress: bool, log: list |
             n_tok = n_tok.clamp(max=x.shape[1] // cfg.frames_per_token - cfg.lookahead)
         mel = x * model.mel_std + model.mel_mean  # hidden() normalises again
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.lr)
+            group["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, warmup=max(1, cfg.steps // 20), floor=0.05)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             h = model.hidden(mel)
         lp = model.ctc_log_probs(h.float())  # (B, S, C)

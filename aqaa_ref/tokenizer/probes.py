@@ -26,12 +26,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..audio import median_f0
-from ..data import phoneme_tokens
-from ..data.styles import UNSEEN_VOICE
-from .ctc import forced_align, greedy_decode, phoneme_error_rate, slot_labels
-from .features import causal_log_mel, spread, torch_threads
-from .kmeans import usage_stats
+from aqaa_ref.audio import median_f0
+from aqaa_ref.data import phoneme_tokens
+from aqaa_ref.data.styles import UNSEEN_VOICE
+from aqaa_ref.threads import torch_threads
+from aqaa_ref.tokenizer.ctc import forced_align, greedy_decode, phoneme_error_rate, slot_labels
+from aqaa_ref.tokenizer.features import causal_log_mel, spread
+from aqaa_ref.tokenizer.kmeans import usage_stats
 
 
 @dataclass

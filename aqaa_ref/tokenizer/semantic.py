@@ -35,21 +35,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .ctc import PhonemeInventory
-from .features import (
-    MEL,
-    Clip,
-    causal_log_mel,
-    length_batches,
-    load_clips,
-    lr_at,
-    mel_stats,
-    pad_clip_batch,
-    stack_frames,
-    torch_threads,
-)
-from .kmeans import assign, usage_stats
-from .layers import ConvStack, count_params
+from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref.threads import torch_threads
+from aqaa_ref.tokenizer.ctc import PhonemeInventory
+from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batches, load_clips, mel_stats,
+                                         pad_clip_batch, stack_frames)
+from aqaa_ref.tokenizer.kmeans import assign, usage_stats
+from aqaa_ref.tokenizer.layers import ConvStack, count_params
 
 
 @dataclass(frozen=True)
@@ -260,7 +252,7 @@ def _train(clips, cfg: SemanticConfig, progress, log, inventory) -> SemanticToke
         N = int(n_tok.max())
         mask = torch.arange(N)[None, :] < n_tok[:, None]  # (B, N) real tokens
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.lr)
+            group["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, warmup=max(1, cfg.steps // 20), floor=0.05)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             z = model.embed(mel, N).float()  # (B, N, D)
         q, codes = model.vq(z[mask])  # only real tokens update the codebook

@@ -28,12 +28,15 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from tqdm.auto import tqdm
 
-from ..audio import MelConfig, peak_normalize
-from ..cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
-from .flow import FlowVocoder, VocoderConfig, cosine_warp, euler_sample, frame_noise, guided_velocity
-from .mel2wav import VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav, lr_at, mel_frames, train_mel2wav
-from .token_encoder import GROUP_SIZE, check_codes, to_vocoder_codes
-from .unet import UNet1D, UNetConfig
+from aqaa_ref.audio import MelConfig, peak_normalize
+from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from aqaa_ref.formats.id_layout import interleave_2_3
+from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref.vocoder.flow import FlowVocoder, VocoderConfig, cosine_warp, euler_sample, frame_noise, guided_velocity
+from aqaa_ref.vocoder.mel2wav import (VOCODER_MEL, GriffinLim, ISTFTVocoder, Mel2WavConfig, load_or_train_mel2wav,
+                                      mel_frames, train_mel2wav)
+from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, check_codes, to_vocoder_codes
+from aqaa_ref.vocoder.unet import UNet1D, UNetConfig
 
 __all__ = ["Vocoder", "StreamDecoder", "FlowVocoder", "VocoderConfig", "UNet1D", "UNetConfig", "Mel2WavConfig", "GriffinLim",
            "ISTFTVocoder", "VOCODER_MEL", "interleave_codes", "to_vocoder_codes", "check_codes", "mel_frames",
@@ -46,10 +49,8 @@ def interleave_codes(linguistic, semantic, n_linguistic: int) -> torch.Tensor:
 
     Semantic codes are shifted by ``n_linguistic``; the incomplete tail group is dropped.
     """
-    lin = torch.as_tensor(linguistic, dtype=torch.long).reshape(-1)
-    sem = torch.as_tensor(semantic, dtype=torch.long).reshape(-1)
-    G = min(lin.numel() // 2, sem.numel() // 3)
-    return torch.cat([lin[: 2 * G].view(G, 2), sem[: 3 * G].view(G, 3) + n_linguistic], dim=1).reshape(-1)
+    return interleave_2_3(torch.as_tensor(linguistic, dtype=torch.long), torch.as_tensor(semantic, dtype=torch.long),
+                          semantic_offset=n_linguistic)
 
 
 # ----------------------------------------------------------------------------- inference
@@ -262,7 +263,7 @@ def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) 
     for step in bar:
         codes, mels, n_groups = _batch(examples, rng, cfg)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+            g["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.1)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss, parts = model.loss(codes, mels, n_groups, gen)
         opt.zero_grad(set_to_none=True)

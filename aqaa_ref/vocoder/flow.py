@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from ..audio import MelConfig
-from .mel2wav import VOCODER_MEL
-from .token_encoder import GROUP_SIZE, TokenEncoder
-from .unet import UNet1D, UNetConfig
+from aqaa_ref.audio import MelConfig
+from aqaa_ref.vocoder.mel2wav import VOCODER_MEL
+from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, TokenEncoder
+from aqaa_ref.vocoder.unet import UNet1D, UNetConfig
 
 #: Seconds per LLSSS group (2 x 60 ms = 3 x 40 ms)
 GROUP_SECONDS = 0.12
@@ -133,7 +133,7 @@ class VocoderConfig:
             "tiny": dict(enc_dim=32, enc_layers=1, enc_heads=2, steps=20, batch_size=4, max_groups=6, max_clips=40,
                          warmup=5, unet=UNetConfig(channels=(32, 48), n_mid=1, n_heads=2, time_dim=32, groups=4)),
             # 2000 steps and starting-noise temperature 0.6, chosen by measurement: the reference answer
-            # tokens of all 324 test items, vocoded and judged by aqaa_ref.eval, are heard correctly
+            # tokens of all 324 test items, vocoded and judged by aqaa_ref.evaluation.stepeval, are heard correctly
             # 57 % / 56 % / 49 % of the time at T = 0.3 / 0.6 / 1.0 (36 % with the earlier 800-step
             # model at T = 0.3), pitch within 10 % 36 / 48 / 51 %, voice recognised 45 / 53 / 73 %:
             # 0.6 trades a little intelligibility for much better pitch and voice

@@ -30,7 +30,6 @@ and one semantic token 4, so chunk boundaries in streaming fall on whole frames.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -42,8 +41,9 @@ import torchaudio
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..audio import MelConfig, log_mel, peak_normalize
-from ..cache import atomic_write_json, cache_dir, config_hash
+from aqaa_ref.audio import MelConfig, log_mel, peak_normalize
+from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
+from aqaa_ref.lr_schedule import warmup_cosine
 
 #: The vocoder's log-mel: 16 kHz, 80 bins, n_fft 1024, hop 160 (10 ms), fmax 8 kHz.
 VOCODER_MEL = MelConfig(sample_rate=16_000, n_fft=1024, hop_length=160, n_mels=80, f_min=0.0, f_max=8000.0)
@@ -55,7 +55,7 @@ def mel_frames(wav: torch.Tensor, cfg: MelConfig = VOCODER_MEL) -> torch.Tensor:
     wav: (T,) or (B, T) -> (n_mels, T // hop) or (B, n_mels, T // hop). ``log_mel`` gives one
     extra frame (centre padding); dropping it makes ``frames * hop == samples`` hold.
     """
-    return log_mel(wav, cfg.sample_rate, cfg)[..., : wav.shape[-1] // cfg.hop_length]
+    return log_mel(wav, cfg=cfg, framing="exact")
 
 
 # ----------------------------------------------------------------------------- Griffin-Lim
@@ -266,14 +266,6 @@ def _load_clips(corpus, max_clips, seed, sample_rate):
             for _, r in tqdm(clips, desc="loading clips", leave=False)]
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    p = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
-
-
 def train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVocoder:
     """Train the iSTFT vocoder on ground-truth (mel, wave) crops of the corpus's train split."""
     torch.manual_seed(cfg.seed)
@@ -293,7 +285,7 @@ def train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVoc
         y = torch.stack(batch)                          # (B, seg)
         mel = mel_frames(y, cfg.mel)                    # (B, n_mels, frames)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+            g["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.1)
         loss, parts = vocoder_loss(model, mel, y, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -312,7 +304,7 @@ def save_mel2wav(model: ISTFTVocoder, folder) -> None:
     """model.safetensors + config.json, each written atomically (config last)."""
     from safetensors.torch import save as save_bytes
 
-    from ..cache import atomic_write_bytes
+    from aqaa_ref.cache import atomic_write_bytes
     atomic_write_bytes(folder / "model.safetensors", save_bytes({k: v.contiguous() for k, v in model.state_dict().items()}))
     info = {k: v for k, v in getattr(model, "train_info", {}).items() if k != "losses"}
     atomic_write_json(folder / "config.json", {"config": asdict(model.cfg), "train_info": info})

@@ -25,10 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .unet import TransformerBlock
-
-GROUP = (2, 3)  # linguistic, semantic tokens per LLSSS group
-GROUP_SIZE = sum(GROUP)
+from aqaa_ref.formats.id_layout import GROUP, GROUP_SIZE
+from aqaa_ref.vocoder.unet import TransformerBlock
 
 
 def check_codes(codes, n_linguistic: int, n_semantic: int) -> torch.Tensor:

@@ -60,7 +60,7 @@ def merge_state_dicts(state_dicts: list[dict], weights=None) -> dict:
 def merge_checkpoints(paths, weights=PAPER_WEIGHTS) -> dict:
     """Merge checkpoint folders (``step-NNNNNN``, a run folder with ``latest``, or a
     ``model.safetensors`` file). Returns the merged state dict."""
-    from .train import latest_checkpoint
+    from aqaa_ref.training.loop import latest_checkpoint
 
     files = []
     for p in map(Path, paths):

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from .audio import resample, save_audio
-from .cache import atomic_write_text
-from .data import CorpusConfig, plan_items
-from .data.corpus import CONDITIONS
+from aqaa_ref.audio import resample, save_audio
+from aqaa_ref.cache import atomic_write_text
+from aqaa_ref.data import CorpusConfig, plan_items
+from aqaa_ref.data.corpus import CONDITIONS
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data_samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data_samples"
 SAMPLE_RATE = 16_000
 
 

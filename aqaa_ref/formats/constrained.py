@@ -2,7 +2,7 @@
 
 ``FormatSchedule`` is the format as a state machine over token *kinds*: text, linguistic
 (L), semantic (S), <audio_start>, <audio_end>, <|EOT|>. It accepts every sequence
-``aqaa_ref.interleave`` builds (single answers and all three multi-segment
+``aqaa_ref.formats.answer_format`` builds (single answers and all three multi-segment
 concatenations: the property tests check this) and a few more (see "short span"), and
 at every step it lists the kinds that keep the sequence well formed:
 
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor
 
-from .interleave import Format, SpecialIds
-from .vocab import AudioVocab
+from aqaa_ref.formats.answer_format import Format, SpecialIds
+from aqaa_ref.formats.id_layout import AudioVocab
 
 TEXT, LING, SEM, START, END, EOS = "text", "linguistic", "semantic", "audio_start", "audio_end", "eos"
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from .backbone import Step1Config, count_parameters, flops_per_token, kv_cache_bytes_per_token
+from aqaa_ref.backbone.model import Step1Config, count_parameters, flops_per_token, kv_cache_bytes_per_token
 
 GB = 1e9
 H100_BF16_PEAK = 989e12          # dense bf16 FLOP/s of an H100 SXM (and of an H800)
@@ -303,8 +303,8 @@ def fsdp_dry_run(cfg: Step1Config, world_size: int, rank: int = 0, dtype_bytes: 
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
-    from .backbone import Step1ForCausalLM
-    from .compat import fake_store
+    from aqaa_ref.backbone.model import Step1ForCausalLM
+    from aqaa_ref.compat import fake_store
 
     if dist.is_initialized():
         raise RuntimeError("fsdp_dry_run needs its own process: a process group is already initialised")

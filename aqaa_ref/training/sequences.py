@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import torch
 from safetensors.torch import load_file, save_file
 
-from .cache import atomic_write_json, cache_dir, config_hash
-from .interleave import ChatTemplate, Format, SpecialIds, build_chat, concat_segments, interleave_answer, wrap_audio
-from .text_tokenizer import encode_text
-from .train import IGNORE
-from .vocab import AudioVocab
+from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
+from aqaa_ref.formats.answer_format import (ChatTemplate, Format, SpecialIds, build_chat, concat_segments,
+                                            interleave_answer, wrap_audio)
+from aqaa_ref.formats.id_layout import IGNORE_INDEX, AudioVocab, interleave_2_3
+from aqaa_ref.formats.text_tokenizer import encode_text
 
 #: system prompts that select the answer's output channel
 SYSTEM_PROMPTS = {"text+audio": "answer in speech", "text": "answer in text"}
@@ -54,10 +54,7 @@ class AudioTable:
     def ids(self, path: str) -> list[int]:
         """The clip's interleaved LLSSS ids, offset into the vocab, whole groups only."""
         lc, sc = self.codes[path]
-        n = min(len(lc) // 2, len(sc) // 3)
-        L, S = self.vocab.linguistic_offset, self.vocab.semantic_offset
-        return [t for g in range(n) for t in (L + lc[2 * g], L + lc[2 * g + 1],
-                                               S + sc[3 * g], S + sc[3 * g + 1], S + sc[3 * g + 2])]
+        return interleave_2_3(lc, sc, self.vocab.linguistic_offset, self.vocab.semantic_offset)
 
 
 def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
@@ -91,7 +88,7 @@ def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
 class SequenceBuilder:
     """Builds every stage's examples from items, the audio table and the text tokenizer."""
 
-    tok: object                      # PreTrainedTokenizerFast from aqaa_ref.text_tokenizer
+    tok: object                      # PreTrainedTokenizerFast from aqaa_ref.formats.text_tokenizer
     table: AudioTable
     fmt: Format
     concat_mode: str = "marker_preserving"
@@ -159,17 +156,17 @@ class SequenceBuilder:
         t = self.text(text)
         if task == "continuation":
             ids = [sp.bos] + wrap_audio(a, sp) + [sp.eot]
-            return {"input_ids": ids, "labels": [IGNORE] + ids[1:]}
+            return {"input_ids": ids, "labels": [IGNORE_INDEX] + ids[1:]}
         if task == "asr":
             head = [sp.bos] + wrap_audio(a, sp)
-            return {"input_ids": head + t + [sp.eot], "labels": [IGNORE] * len(head) + t + [sp.eot]}
+            return {"input_ids": head + t + [sp.eot], "labels": [IGNORE_INDEX] * len(head) + t + [sp.eot]}
         if task == "tts":
             head = [sp.bos] + t
             tail = wrap_audio(a, sp) + [sp.eot]
-            return {"input_ids": head + tail, "labels": [IGNORE] * len(head) + tail}
+            return {"input_ids": head + tail, "labels": [IGNORE_INDEX] * len(head) + tail}
         if task == "interleaved":
             ids = [sp.bos] + interleave_answer(self.fmt, t, a, self.vocab, sp) + [sp.eot]
-            return {"input_ids": ids, "labels": [IGNORE] + ids[1:]}
+            return {"input_ids": ids, "labels": [IGNORE_INDEX] + ids[1:]}
         raise ValueError(f"unknown pre-training task {task!r}")
 
 

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .vocab import AudioVocab
+from aqaa_ref.formats.id_layout import GROUP, IGNORE_INDEX, AudioVocab, interleave_2_3
 
-IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
 class SpecialIds:
-    """Ids of the special tokens; defaults = the layout of ``aqaa_ref.text_tokenizer``."""
+    """Ids of the special tokens; defaults = the layout of ``aqaa_ref.formats.text_tokenizer``."""
     pad: int = 0
     bos: int = 1
     unk: int = 2
@@ -46,7 +45,7 @@ class SpecialIds:
 
     @classmethod
     def from_tokenizer(cls, tok) -> "SpecialIds":
-        from .text_tokenizer import AUDIO_END, AUDIO_START, BOS, BOT, EOT, PAD, UNK
+        from aqaa_ref.formats.text_tokenizer import AUDIO_END, AUDIO_START, BOS, BOT, EOT, PAD, UNK
         ids = [tok.convert_tokens_to_ids(t) for t in (PAD, BOS, UNK, EOT, BOT, AUDIO_START, AUDIO_END)]
         return cls(*ids)
 
@@ -60,7 +59,7 @@ class Format:
     name: str
     text_per_chunk: int | None
     audio_per_chunk: int | None
-    group: tuple[int, int] = (2, 3)        # linguistic, semantic tokens per LLSSS group
+    group: tuple[int, int] = GROUP         # linguistic, semantic tokens per LLSSS group
 
     def __post_init__(self):
         x, y = self.text_per_chunk, self.audio_per_chunk
@@ -113,7 +112,7 @@ def get_format(name: str) -> Format:
     raise ValueError(f"unknown format {name!r}: use {sorted(FORMATS)} or ratio_X_Y")
 
 
-def check_audio_stream(audio: list[int], vocab: AudioVocab, group=(2, 3)) -> None:
+def check_audio_stream(audio: list[int], vocab: AudioVocab, group=GROUP) -> None:
     """Raise ValueError unless ``audio`` is whole LLSSS groups of in-range ids."""
     g = sum(group)
     if len(audio) % g:
@@ -262,13 +261,10 @@ class ParsedAnswer:
     issues: list[str]              # empty = well formed
     ended: bool                    # saw <|EOT|>
 
-    def aligned_audio(self, group=(2, 3)) -> list[int]:
+    def aligned_audio(self, group=GROUP) -> list[int]:
         """Complete LLSSS groups rebuilt from the two streams; an incomplete tail is dropped
         (as Step-Audio does): G = min(len(L) // 2, len(S) // 3)."""
-        gl, gs = group
-        n = min(len(self.linguistic_ids) // gl, len(self.semantic_ids) // gs)
-        return [t for g in range(n) for t in self.linguistic_ids[g * gl:(g + 1) * gl]
-                + self.semantic_ids[g * gs:(g + 1) * gs]]
+        return interleave_2_3(self.linguistic_ids, self.semantic_ids, group=group)
 
     def rounds(self, vocab: AudioVocab) -> list[tuple[int, int, int]]:
         """(text, linguistic, semantic) counts per round: a text run + the spans after it."""
@@ -284,7 +280,7 @@ class ParsedAnswer:
         return [tuple(r) for r in out]
 
 
-def parse_answer(ids, vocab: AudioVocab, special: SpecialIds = SpecialIds(), group=(2, 3)) -> ParsedAnswer:
+def parse_answer(ids, vocab: AudioVocab, special: SpecialIds = SpecialIds(), group=GROUP) -> ParsedAnswer:
     """Any id sequence -> text, linguistic and semantic ids. Never raises on content.
 
     Reading stops at the first <|EOT|>. Malformed input is repaired as follows and each

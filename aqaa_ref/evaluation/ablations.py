@@ -3,7 +3,7 @@
     python -m aqaa_ref ablate format   --preset toy     # or: run_ablation("format", "toy")
     python -m aqaa_ref ablate all      --preset tiny --limit 8
 
-Every ablation reuses what the recipe (:mod:`aqaa_ref.recipe`) already trained (its
+Every ablation reuses what the recipe (:mod:`aqaa_ref.training.recipe`) already trained (its
 pre-training, SFT-1, SFT-2 and DPO stages, run first if missing) and trains only its
 variants, with *reduced* step counts (:class:`AblationConfig`), cached by config under
 ``cache_dir()/ablations/<recipe>/<ablation>/<variant>-<key>`` like recipe stages. The
@@ -62,17 +62,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .cache import atomic_write_json, cache_dir, config_hash
-from .dpo import kept_positions, sequence_logps
-from .generate import generate_answers, score_answers, summarize
-from .interleave import Format, get_format, parse_answer
-from .merge import merge_state_dicts
-from .recipe import Assets, Recipe, run_stage, strided
-from .sequences import AudioTable, SequenceBuilder, preference_pairs, pretrain_examples, sft_examples
-from .train import IGNORE, TrainConfig, load_weights, pad_collate, train
+from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
+from aqaa_ref.formats.answer_format import Format, get_format, parse_answer
+from aqaa_ref.formats.id_layout import IGNORE_INDEX, whole_groups
+from aqaa_ref.inference.generation import generate_answers, score_answers, summarize
+from aqaa_ref.training.dpo import kept_positions, sequence_logps
+from aqaa_ref.training.loop import TrainConfig, load_weights, pad_collate, train
+from aqaa_ref.training.merge import merge_state_dicts
+from aqaa_ref.training.recipe import Assets, Recipe, run_stage, strided
+from aqaa_ref.training.sequences import AudioTable, SequenceBuilder, preference_pairs, pretrain_examples, sft_examples
 
 ABLATIONS = ("format", "concat", "codebook", "dpo", "merge")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 #: what the paper found, per ablation (printed above each table)
 PAPER = {
@@ -327,7 +328,7 @@ class SingleStreamTable(AudioTable):
         if self.stream == "dual":
             return super().ids(path)
         lc, sc = self.codes[path]
-        n = min(len(lc) // 2, len(sc) // 3)
+        n = whole_groups(len(lc), len(sc))
         if self.stream == "linguistic":
             return [self.vocab.linguistic_offset + c for c in lc[:2 * n]]
         return [self.vocab.semantic_offset + c for c in sc[:3 * n]]
@@ -364,7 +365,7 @@ def token_type_perplexity(model, examples: list[dict], builder: SequenceBuilder,
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         labels = b["labels"][:, 1:]                                            # (B, T-1)
         nll = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")  # (B, T-1)
-        valid = labels != IGNORE
+        valid = labels != IGNORE_INDEX
         plain = torch.ones_like(valid)
         for t in special.all():
             plain &= labels != t
@@ -430,7 +431,7 @@ def preference_metrics(model, pairs: list[dict], vocab, batch_size: int = 16) ->
             labels = b[f"{side}_labels"]
             lp[side] = sequence_logps(logits, labels, kept_positions(labels, vocab, masked=True))
             if side == "chosen":
-                audio = (labels != IGNORE) & vocab.is_audio(labels)
+                audio = (labels != IGNORE_INDEX) & vocab.is_audio(labels)
                 audio_lp += float(sequence_logps(logits, labels, audio).sum())
                 audio_n += int(audio[:, 1:].sum())
         margins += (lp["chosen"] - lp["rejected"]).tolist()

@@ -2,7 +2,7 @@
 
 ``generate_answers`` left-pads a batch of prompts (all ending in ``<|BOT|>assistant\\n``)
 so they share one prompt length, and runs ``model.generate`` greedily with the
-:class:`~aqaa_ref.constrained.FormatLogitsProcessor`: every answer is a well-formed text /
+:class:`~aqaa_ref.formats.constrained.FormatLogitsProcessor`: every answer is a well-formed text /
 audio interleave of the chosen format. ``parse_answer`` then splits it into text and the
 LLSSS audio stream.
 
@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass
 import torch
 from transformers import LogitsProcessorList
 
-from .cache import atomic_write_json, cache_dir
-from .constrained import FormatLogitsProcessor
-from .interleave import ParsedAnswer, parse_answer
-from .text_tokenizer import decode_text
+from aqaa_ref.cache import atomic_write_json, cache_dir
+from aqaa_ref.formats.answer_format import ParsedAnswer, parse_answer
+from aqaa_ref.formats.constrained import FormatLogitsProcessor
+from aqaa_ref.formats.text_tokenizer import decode_text
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ one (``tests/test_train.py`` kills one and checks).
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -34,9 +33,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .cache import atomic_write_json, atomic_write_text
+from aqaa_ref.cache import atomic_write_json, atomic_write_text
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.lr_schedule import warmup_cosine
 
-IGNORE = -100  # label value excluded from the loss (also the prompt positions)
 
 
 @dataclass
@@ -62,10 +62,7 @@ class TrainConfig:
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine from lr to lr * min_lr_ratio. ``step`` counts from 0."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        t = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
-        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+        return warmup_cosine(step, self.steps, self.lr, self.warmup_steps, self.min_lr_ratio)
 
 
 @dataclass
@@ -86,14 +83,14 @@ def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
     """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
 
     Every list-valued key is padded (ids with ``pad_id``, keys containing "labels" with
-    IGNORE); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns
+    IGNORE_INDEX); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns
     tensors: input_ids (B, T), attention_mask (B, T), labels (B, T), ...
     """
     out = {}
     list_keys = [k for k, v in examples[0].items() if isinstance(v, (list, tuple))]
     for k in list_keys:
         T = max(len(e[k]) for e in examples)
-        fill = IGNORE if "labels" in k else pad_id
+        fill = IGNORE_INDEX if "labels" in k else pad_id
         out[k] = torch.tensor([list(e[k]) + [fill] * (T - len(e[k])) for e in examples], dtype=torch.long)
         if k.endswith("input_ids"):
             mask_key = k.replace("input_ids", "attention_mask")
@@ -132,13 +129,13 @@ def lm_loss(model, batch: dict, token_norm: float) -> tuple[torch.Tensor, dict]:
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
     logits, labels = logits[:, :-1].float(), batch["labels"][:, 1:]
     loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                                 ignore_index=IGNORE, reduction="sum")
-    n = (labels != IGNORE).sum()
+                                                 ignore_index=IGNORE_INDEX, reduction="sum")
+    n = (labels != IGNORE_INDEX).sum()
     return loss_sum / token_norm, {"tokens": n.item(), "loss_sum": loss_sum.item()}
 
 
 def count_label_tokens(batch: dict) -> int:
-    return int((batch["labels"][:, 1:] != IGNORE).sum())
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
 # ----------------------------------------------------------------------------- optimizer

@@ -3,7 +3,7 @@
 StepEval-Audio-360 has people and an LLM judge rate answers per dimension. Here every
 test item's answer is checkable, so the judges are small models trained only on the data
 engine's ground-truth train audio (:class:`Judges`): the independent CTC recognizer of
-:mod:`aqaa_ref.recognizer`, and two linear classifiers (voice, language) over utterance
+:mod:`aqaa_ref.evaluation.recognizer`, and two linear classifiers (voice, language) over utterance
 features. Per answer (:func:`score_answer`), with ``ref`` = the item's reference rendering
 (its segments concatenated) and ``hyp`` = the recognizer's phonemes of the answer audio:
 
@@ -53,13 +53,21 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from tqdm.auto import tqdm
 
-from .audio import estimate_f0, log_mel, median_f0, peak_normalize, trim_silence
-from .cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
-from .data import Item, assistant, phoneme_tokens
-from .recognizer import RecognizerConfig, features, load_or_train_recognizer, pad_batch, per
-from .vocoder.mel2wav import mel_frames
+from aqaa_ref.audio import MelConfig, estimate_f0, log_mel, median_f0, peak_normalize, trim_silence
+from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from aqaa_ref.data import Item, assistant, phoneme_tokens
+from aqaa_ref.evaluation.recognizer import RecognizerConfig, features, load_or_train_recognizer, pad_batch, per
 
 SR = 16_000
+#: the mel the audio-quality distance is measured on: 80 bins, n_fft 1024, 10 ms hop, to 8 kHz
+#: (the judge's own; the same numbers as the vocoder's mel, so the distance is in its units)
+JUDGE_MEL = MelConfig(sample_rate=SR, n_fft=1024, hop_length=160, n_mels=80, f_min=0.0, f_max=8000.0)
+
+
+def judge_mel(wav: torch.Tensor) -> torch.Tensor:
+    """(T,) at 16 kHz -> (80, T // 160) log-mel (frames * hop == samples)."""
+    return log_mel(wav, cfg=JUDGE_MEL, framing="exact")
+
 #: the table's columns, in order; all in [0, 1] except per, text_per, mel_l1, ref_per
 DIMENSIONS = ("correct", "per", "text_per", "rate_ok", "f0_ok", "voice_ok", "language_ok", "mel_l1", "ref_per")
 RADAR_DIMENSIONS = ("correct", "rate_ok", "f0_ok", "voice_ok", "language_ok")
@@ -166,7 +174,7 @@ class Judges:
             trimmed = trim_silence(wav)
             self._refs[key] = dict(tokens=phoneme_tokens(" ".join(r.phonemes for r in item.answer_audio)),
                                        hyp=self.recognizer.transcribe(wav, SR), seconds=trimmed.numel() / SR,
-                                       f0=median_f0(trimmed, SR), mel=mel_frames(peak_normalize(trimmed)))
+                                       f0=median_f0(trimmed, SR), mel=judge_mel(peak_normalize(trimmed)))
         return self._refs[key]
 
     @classmethod
@@ -320,7 +328,7 @@ def score_answer(rec: AnswerRecord, judges: Judges, corpus) -> dict:
     voice, lang = (None, None) if silent else judges.classify(wav)
     out.update(voice=voice, voice_ok=float(voice == rec.item.answer[0].voice),
                language_pred=lang, language_ok=float(lang == rec.item.language))
-    out["mel_l1"] = math.nan if silent else dtw_mel_l1(mel_frames(peak_normalize(trimmed)), ref["mel"])
+    out["mel_l1"] = math.nan if silent else dtw_mel_l1(judge_mel(peak_normalize(trimmed)), ref["mel"])
     return out
 
 
@@ -367,7 +375,7 @@ def reference_records(items: list[Item], corpus) -> list[AnswerRecord]:
 
 def answer_records(aqaa, items: list[Item], table, batch_size: int = 32) -> list[AnswerRecord]:
     """Each item's spoken question (its audio ids from ``table``, an AudioTable) answered in
-    speech by ``aqaa`` (an :class:`aqaa_ref.pipeline.AQAA`), batched -> AnswerRecords."""
+    speech by ``aqaa`` (an :class:`aqaa_ref.inference.pipeline.AQAA`), batched -> AnswerRecords."""
     prompts = [aqaa.prompt(table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
     answers = aqaa.answer_prompts(prompts, batch_size=batch_size)
     return [AnswerRecord(it, a.wav, a.text) for it, a in zip(items, answers)]
@@ -416,8 +424,8 @@ def radar_plot(results, dimension: str | None = "correct", ax=None):
 def sample_judge(preset: str = "toy"):
     """For ``python -m aqaa_ref demo``: judge(wav, sample_row) -> True when the recognizer hears
     the row's expected answer (``answer``, ``answer_language``) in ``wav`` (T,) at 16 kHz."""
-    from .audio import resample
-    from .data import CorpusConfig, build_corpus
+    from aqaa_ref.audio import resample
+    from aqaa_ref.data import CorpusConfig, build_corpus
 
     cfg = JudgesConfig.from_preset(preset)
     rec = load_or_train_recognizer(build_corpus(CorpusConfig.from_preset(preset), progress=False), cfg.recognizer)

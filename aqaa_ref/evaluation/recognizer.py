@@ -33,28 +33,12 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from tqdm.auto import tqdm
 
-from .audio import MelConfig, load_audio, log_mel
-from .cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
-from .data import phoneme_tokens
-from .metrics import edit_distance
-from .vocoder.unet import TransformerBlock
-
-BLANK, UNK = 0, 1
-
-
-# ----------------------------------------------------------------------------- scoring
-
-def per(ref_tokens: list, hyp_tokens: list) -> float:
-    """Phoneme error rate edit_distance / len(ref) (may exceed 1; empty ref: 0 or 1)."""
-    if not ref_tokens:
-        return 0.0 if not hyp_tokens else 1.0
-    return edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens)
-
-
-def corpus_per(pairs) -> float:
-    """Pooled PER over (ref, hyp) pairs: total edits / total reference tokens."""
-    edits = sum(edit_distance(r, h) for r, h in pairs)
-    return edits / max(1, sum(len(r) for r, _ in pairs))
+from aqaa_ref.blocks import TransformerBlock
+from aqaa_ref.audio import MelConfig, load_audio, log_mel
+from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from aqaa_ref.data import phoneme_tokens
+from aqaa_ref.metrics import BLANK, UNK, corpus_per, greedy_decode, per  # noqa: F401 (re-exported)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -155,9 +139,7 @@ class Recognizer:
         lengths = mask[:, 0, ::2].sum(1).long()
         out = []
         for b in range(len(wavs)):
-            best = logp[b, : lengths[b]].argmax(-1).tolist()
-            ids = [c for k, c in enumerate(best) if c != BLANK and (k == 0 or c != best[k - 1])]
-            out.append(self.decode_ids(ids))
+            out.append(self.decode_ids(greedy_decode(logp[b, : lengths[b]])))
         return out
 
     def transcribe(self, wav, sample_rate: int) -> list[str]:
@@ -212,7 +194,6 @@ def _length_batches(lengths: list[int], batch_frames: int, rng: random.Random) -
 
 def train_recognizer(corpus, cfg: RecognizerConfig, progress: bool = True) -> Recognizer:
     """CTC training on the train split's ground-truth clips (every language and seen voice)."""
-    from .vocoder.mel2wav import lr_at
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     clips = corpus.utterances("train")
@@ -235,7 +216,7 @@ def train_recognizer(corpus, cfg: RecognizerConfig, progress: bool = True) -> Re
         mel, mask = pad_batch([feats[i].float() for i in idx])
         mel = spec_augment(mel, cfg, rng) * mask
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+            g["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.1)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logp = model(mel, mask)                                      # (B, F2, V)
         in_len = mask[:, 0, ::2].sum(1).long()

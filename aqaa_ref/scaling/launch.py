@@ -1,16 +1,16 @@
 """The entry ``accelerate launch`` runs: train the toy preset with the shared loop, save the curve.
 
     # 1 process (plain python; also what the parity test compares against)
-    python -m aqaa_ref.launch_toy --out runs/toy-1proc
+    python -m aqaa_ref.scaling.launch --out runs/toy-1proc
     # 2 CPU processes, gloo, FSDP2 (the CI run)
-    accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.launch_toy --out runs/toy-fsdp
+    accelerate launch --config_file configs/accelerate/fsdp_cpu_2proc.yaml -m aqaa_ref.scaling.launch --out runs/toy-fsdp
     # a GPU node / cluster: the same entry under the other launch files
-    accelerate launch --config_file configs/accelerate/fsdp_1node_8gpu.yaml -m aqaa_ref.launch_toy --out runs/toy-8gpu
+    accelerate launch --config_file configs/accelerate/fsdp_1node_8gpu.yaml -m aqaa_ref.scaling.launch --out runs/toy-8gpu
 
 The data is a pure function of ``--seed``: sequences of counting patterns (start s, stride
 k, ids s, s+k, s+2k, ... modulo the vocab, after a 4-token "prompt" kept out of the loss),
 which a small model learns quickly, so the loss curve moves. The model and the batches are
-the same in every process count, and ``aqaa_ref.train`` normalises the loss by the global
+the same in every process count, and ``aqaa_ref.training.loop`` normalises the loss by the global
 label count, so the curve of N processes equals the curve of one (up to float summation order).
 
 Writes ``<out>/curve.json`` (rank 0): the loss per step, the distributed type accelerate ran,
@@ -30,15 +30,16 @@ from pathlib import Path
 
 import torch
 
-from .backbone import Step1Config, Step1ForCausalLM
-from .train import IGNORE, TrainConfig, train
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import TrainConfig, train
 
 PROMPT = 4  # leading tokens of each example that carry no loss
 
 
 def toy_examples(n: int, vocab: int, seed: int = 0, min_len: int = 12, max_len: int = 24) -> list[dict]:
     """``n`` counting sequences: ids[t] = (start + stride * t) % (vocab - 4) + 4 (ids 0..3 stay
-    special). Lengths vary, so batches carry padding; the first PROMPT labels are IGNORE."""
+    special). Lengths vary, so batches carry padding; the first PROMPT labels are IGNORE_INDEX."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(n):
@@ -46,7 +47,7 @@ def toy_examples(n: int, vocab: int, seed: int = 0, min_len: int = 12, max_len: 
         start, stride = (int(v) for v in torch.randint(0, vocab - 4, (2,), generator=g))
         stride = stride % 7 + 1
         ids = [(start + stride * t) % (vocab - 4) + 4 for t in range(T)]
-        out.append({"input_ids": ids, "labels": [IGNORE] * PROMPT + ids[PROMPT:]})
+        out.append({"input_ids": ids, "labels": [IGNORE_INDEX] * PROMPT + ids[PROMPT:]})
     return out
 
 
@@ -66,7 +67,7 @@ def fsdp_on_cpu(acc) -> bool:
     from accelerate import FullyShardedDataParallelPlugin
     from accelerate.utils import DistributedType
 
-    from .compat import force_fsdp_state
+    from aqaa_ref.compat import force_fsdp_state
 
     wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
     if not (wants_fsdp and acc.distributed_type == DistributedType.MULTI_CPU):
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from accelerate import Accelerator
 
-    from .compat import prepared_model
+    from aqaa_ref.compat import prepared_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

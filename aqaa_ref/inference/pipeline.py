@@ -10,10 +10,10 @@ The four steps, each a module of its own:
 
 1. ``aqaa_ref.tokenizer``: the question's audio -> linguistic (16.7 Hz) and semantic (25 Hz)
    codes, interleaved LLSSS into the backbone's audio ids;
-2. ``aqaa_ref.backbone``: the chat prompt (system prompt for the output kind, optional text
+2. ``aqaa_ref.backbone.model``: the chat prompt (system prompt for the output kind, optional text
    instruction, the question's audio ids) -> greedy, format-constrained generation of the
-   answer: 10 text tokens, then 15 audio tokens, and so on (``aqaa_ref.constrained``);
-3. ``aqaa_ref.interleave.parse_answer``: the answer ids -> the text channel + the LLSSS stream;
+   answer: 10 text tokens, then 15 audio tokens, and so on (``aqaa_ref.formats.constrained``);
+3. ``aqaa_ref.formats.answer_format.parse_answer``: the answer ids -> the text channel + the LLSSS stream;
 4. ``aqaa_ref.vocoder``: audio ids -> mel by flow matching -> waveform.
 
 Outputs (``output=``): ``"text+audio"`` (default) and ``"audio"`` both ask for a spoken
@@ -36,11 +36,11 @@ from typing import Iterator
 import torch
 from transformers import DynamicCache
 
-from .audio import AudioError, load_audio, save_audio
-from .generate import answer_processor, generate_answers
-from .interleave import parse_answer
-from .text_tokenizer import decode_text
-from .vocoder import StreamDecoder, Vocoder, to_vocoder_codes
+from aqaa_ref.audio import AudioError, load_audio, save_audio
+from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.text_tokenizer import decode_text
+from aqaa_ref.inference.generation import answer_processor, generate_answers
+from aqaa_ref.vocoder import StreamDecoder, Vocoder, to_vocoder_codes
 
 SAMPLE_RATE = 16_000
 MAX_QUESTION_SECONDS = 20.0   # the toy corpus's questions are 1-6 s; 20 s bounds memory and time
@@ -112,17 +112,17 @@ class AQAA:
     def from_recipe(cls, recipe="toy", stage: str = "merge", progress: bool = True, assets=None) -> "AQAA":
         """Train (or reuse from the cache) everything a recipe preset names, and assemble it.
 
-        recipe: a :class:`~aqaa_ref.recipe.Recipe` or a preset name ("tiny", "toy").
+        recipe: a :class:`~aqaa_ref.training.recipe.Recipe` or a preset name ("tiny", "toy").
         stage: which backbone checkpoint answers ("merge" = the 5:5:1 merge, the default)."""
-        from .recipe import Assets, Recipe, run_recipe
-        from .vocoder import Mel2WavConfig, VocoderConfig, load_or_train_mel2wav, load_or_train_vocoder
+        from aqaa_ref.training.recipe import Assets, Recipe, run_recipe
+        from aqaa_ref.vocoder import load_or_train_mel2wav, load_or_train_vocoder
 
         recipe = Recipe.from_preset(recipe) if isinstance(recipe, str) else recipe
         assets = assets or Assets(recipe, progress)
         run_recipe(recipe, progress=progress, assets=assets)
-        flow = load_or_train_vocoder(assets.corpus, assets.dual, VocoderConfig.from_preset(recipe.vocoder),
+        flow = load_or_train_vocoder(assets.corpus, assets.dual, recipe.vocoder,
                                      progress=progress)
-        m2w = load_or_train_mel2wav(assets.corpus, Mel2WavConfig.from_preset(recipe.vocoder), progress=progress)
+        m2w = load_or_train_mel2wav(assets.corpus, recipe.mel2wav, progress=progress)
         return cls(assets.dual, assets.load_stage(stage), assets.builder, Vocoder(flow, m2w.eval()))
 
     # -- 1. the question --------------------------------------------------------------
@@ -147,7 +147,7 @@ class AQAA:
     def tokens(self, prompt: list[int], output: str = "text+audio") -> Iterator[int]:
         """Greedy constrained decoding with a KV cache; yields answer ids (the last is <|EOT|>).
 
-        The same choices as :func:`aqaa_ref.generate.generate_answers` for a batch of one."""
+        The same choices as :func:`aqaa_ref.inference.generation.generate_answers` for a batch of one."""
         ids = torch.tensor([prompt])
         proc = answer_processor(self.builder, len(prompt), "text" if output == "text" else "text+audio")
         cache = DynamicCache(config=self.model.config)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .vocab import AudioVocab
+from aqaa_ref.formats.id_layout import AudioVocab
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .vocab import AudioVocab
+from aqaa_ref.formats.id_layout import AudioVocab
 
 PAD, BOS, UNK, EOT, BOT = "<pad>", "<s>", "<unk>", "<|EOT|>", "<|BOT|>"
 AUDIO_START, AUDIO_END = "<audio_start>", "<audio_end>"

@@ -9,7 +9,7 @@ A pre-norm decoder-only transformer, as released (Step-Audio-Chat config.json)::
     logits = lm_head(norm(x))                               # (B, T, V), untied from embed
 
 No biases anywhere, RMSNorm variance in float32, no rotary embedding: position enters
-only through the ALiBi bias (see ``aqaa_ref.attention``). Parameter names match the
+only through the ALiBi bias (see ``aqaa_ref.backbone.attention``). Parameter names match the
 released checkpoints, so their safetensors shards load directly.
 
 Wired into transformers: ``Step1Config`` / ``Step1ForCausalLM`` are registered with
@@ -27,19 +27,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    DynamicCache,
-    GenerationMixin,
-    PreTrainedConfig,
-    PreTrainedModel,
-)
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, DynamicCache, GenerationMixin, PreTrainedConfig,
+                          PreTrainedModel)
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
-from .attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
-from .compat import output_cache, pick_cache, with_cache
+from aqaa_ref.backbone.attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
+from aqaa_ref.compat import output_cache, pick_cache, with_cache
 
 # name -> config kwargs. "toy" takes its vocab from the caller (e.g. AudioVocab(...).size);
 # the others default to the released vocab of 74,752. 100m and 1b are our choices (scaling

@@ -5,7 +5,7 @@
 Each stage's result is cached under ``cache_dir()/runs/<recipe>/<stage>-<key>``, where the
 key hashes the stage's own config *and its parents' keys*: change SFT-2's settings and only
 SFT-2 and the merge re-run; change pre-training and everything after it re-runs. A stage
-that was killed resumes from its last checkpoint (``aqaa_ref.train``).
+that was killed resumes from its last checkpoint (``aqaa_ref.training.loop``).
 
     pretrain ──> sft1 ──> sft2 ──┐
                    └────> dpo ───┴──> merge (5 : 5 : 1 over sft1, sft2, dpo)
@@ -24,28 +24,23 @@ from pathlib import Path
 
 import torch
 
-from .backbone import Step1Config, Step1ForCausalLM
-from .cache import atomic_write_json, cache_dir, config_hash
-from .data import CorpusConfig, build_corpus
-from .data.phonemes import phoneme_tokens
-from .data.styles import assistant
-from .dpo import make_dpo_loss_fn, pair_count, reference_logps
-from .interleave import get_format
-from .merge import merge_state_dicts
-from .metrics import edit_distance
-from .sequences import (
-    EVASIONS,
-    SYSTEM_PROMPTS,
-    SequenceBuilder,
-    preference_pairs,
-    pretrain_examples,
-    sft_examples,
-    tokenize_corpus,
-)
-from .text_tokenizer import load_text_tokenizer, train_text_tokenizer
-from .tokenizer import DualConfig, load_or_train_dual
-from .train import TrainConfig, latest_checkpoint, load_weights, train
-from .vocab import AudioVocab
+from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
+from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
+from aqaa_ref.data import CorpusConfig, build_corpus
+from aqaa_ref.data.phonemes import phoneme_tokens
+from aqaa_ref.data.styles import assistant
+from aqaa_ref.formats.answer_format import get_format
+from aqaa_ref.formats.id_layout import AudioVocab
+from aqaa_ref.formats.text_tokenizer import load_text_tokenizer, train_text_tokenizer
+from aqaa_ref.metrics import edit_distance
+from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
+from aqaa_ref.training.dpo import make_dpo_loss_fn, pair_count, reference_logps
+from aqaa_ref.training.loop import TrainConfig, latest_checkpoint, load_weights, train
+from aqaa_ref.training.merge import merge_state_dicts
+from aqaa_ref.vocoder.flow import VocoderConfig
+from aqaa_ref.vocoder.mel2wav import Mel2WavConfig
+from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pairs, pretrain_examples,
+                                         sft_examples, tokenize_corpus)
 
 STAGES = ("pretrain", "sft1", "sft2", "dpo", "merge")
 PARENTS = {"pretrain": (), "sft1": ("pretrain",), "sft2": ("sft1",), "dpo": ("sft1",), "merge": ("sft1", "sft2", "dpo")}
@@ -78,8 +73,17 @@ class Recipe:
     dpo_masked: bool = True
     dpo_evasion_fraction: float = 0.3
     merge_weights: tuple = (5.0, 5.0, 1.0)
-    vocoder: str = "toy"                      # VocoderConfig / Mel2WavConfig preset (cached on its own key)
+    vocoder_preset: str = "toy"               # the preset vocoder and mel2wav start from
+    # the flow vocoder and the mel-to-wave model (each cached on its own key); None = the preset's
+    vocoder: VocoderConfig | None = None
+    mel2wav: Mel2WavConfig | None = None
     seed: int = 0
+
+    def __post_init__(self):
+        if self.vocoder is None:
+            self.vocoder = VocoderConfig.from_preset(self.vocoder_preset)
+        if self.mel2wav is None:
+            self.mel2wav = Mel2WavConfig.from_preset(self.vocoder_preset)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "Recipe":
@@ -92,7 +96,7 @@ class Recipe:
                         text_vocab_size=300,
                         backbone=dict(preset="toy", hidden_size=32, intermediate_size=64, num_attention_heads=4,
                                       num_attention_groups=2, num_hidden_layers=2),
-                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4), vocoder="tiny",
+                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4), vocoder_preset="tiny",
                         sft2_max_per=float("inf"))  # a seconds-long tokenizer cannot transcribe: keep all
             return cls(**{**base, **overrides})
         raise ValueError(f"unknown recipe preset {name!r}; known: tiny, toy")
@@ -248,7 +252,7 @@ def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), spl
 
     ``limit``: score an evenly strided subset of that size (the split is ordered by family,
     so a stride covers every family and condition; the first N would not)."""
-    from .generate import answer_items, by_condition, score_answers
+    from aqaa_ref.inference.generation import answer_items, by_condition, score_answers
 
     items = strided(assets.corpus.split(split), limit)
     out = {}

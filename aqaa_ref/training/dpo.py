@@ -26,16 +26,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .train import IGNORE
-from .vocab import AudioVocab
+from aqaa_ref.formats.id_layout import IGNORE_INDEX, AudioVocab
 
 
 def kept_positions(labels: torch.Tensor, vocab: AudioVocab, masked: bool = True) -> torch.Tensor:
     """Which label positions count in the DPO reward. labels (B, T) -> bool (B, T).
 
-    Always drops IGNORE (prompt and padding); with ``masked`` also drops audio tokens.
+    Always drops IGNORE_INDEX (prompt and padding); with ``masked`` also drops audio tokens.
     """
-    keep = labels != IGNORE
+    keep = labels != IGNORE_INDEX
     if masked:
         keep = keep & ~vocab.is_audio(labels)
     return keep
@@ -46,7 +45,7 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor, keep: torch.Tenso
 
     Args:
         logits: (B, T, V) from the model on input_ids; position t predicts token t+1.
-        labels: (B, T) aligned with input_ids (IGNORE where not an answer token).
+        labels: (B, T) aligned with input_ids (IGNORE_INDEX where not an answer token).
         keep:   (B, T) bool from :func:`kept_positions`.
     Returns:
         (B,) summed log-probabilities.
@@ -103,7 +102,7 @@ def reference_logps(model, pairs: list[dict], vocab: AudioVocab, masked: bool = 
                     pad_id: int = 0) -> list[dict]:
     """Run the frozen reference once over every pair; return the pairs with ``ref_chosen``
     and ``ref_rejected`` added (floats)."""
-    from .train import pad_collate
+    from aqaa_ref.training.loop import pad_collate
 
     model.eval()
     out = []
