@@ -75,9 +75,13 @@ refresh_lock() {
     return 1
   fi
   "$VENV/bin/python" -m aqaa_ref.lockfile diff "$LOCK" "$scratch/requirements.lock"
-  cp "$scratch/requirements.lock" "$LOCK"
+  if cmp -s "$scratch/requirements.lock" "$LOCK"; then
+    echo "[lock] $LOCK unchanged"
+  else
+    cp "$scratch/requirements.lock" "$LOCK"
+    echo "[lock] $LOCK rewritten; ./run.sh setup installs it"
+  fi
   rm -rf "$scratch"
-  echo "[lock] $LOCK rewritten; ./run.sh setup installs it"
 }
 
 cmd="${1:-demo}"; shift || true

@@ -98,6 +98,16 @@ def fake_store():
     return FakeStore()
 
 
+def mem_tracker():
+    """torch's per-tensor memory tracker (peak bytes by kind: parameters, gradients,
+    optimizer state, activations), shipped only under ``torch.distributed._tools``."""
+    try:
+        from torch.distributed._tools.mem_tracker import MemTracker
+    except ImportError as e:  # pragma: no cover - depends on the torch build
+        raise RuntimeError(f"this torch has no MemTracker ({e}); aqaa_ref.compat.mem_tracker needs updating") from e
+    return MemTracker()
+
+
 # --------------------------------------------------------------------------- ctypes
 def unload_library(handle: int) -> None:
     """dlclose a shared library loaded with ctypes (``lib._handle``), so the next load

@@ -38,8 +38,9 @@ from pathlib import Path
 
 import torch
 
-from aqaa_ref.backbone.model import Step1Config, Step1DecoderLayer, Step1ForCausalLM, count_parameters, flops_per_token
+from aqaa_ref.backbone.model import Step1Config, Step1DecoderLayer, count_parameters, flops_per_token
 from aqaa_ref.scaling.planner import H100_BF16_PEAK, Precision, TrainSetup, memory_per_gpu, step_time_s
+from aqaa_ref.scaling.measure import build, fsdp_parity, measure_step_memory, planned_step_memory
 from aqaa_ref.training.loop import lm_loss
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,78 +48,6 @@ PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "L4
 
 # (preset, vocab, seq, batch): the toy with a small vocab, the 100m preset with the real vocab
 CPU_CASES = [("toy", 2048, 256, 4), ("100m", 74_752, 256, 2)]
-
-
-def _vm(field: str) -> int:
-    """VmRSS / VmHWM of this process in bytes (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def build(preset: str, vocab: int, checkpointing: bool, kernel: str = "sdpa", device="cpu", dtype=None):
-    cfg = Step1Config.from_preset(preset, vocab_size=vocab, attention_kernel=kernel)
-    model = Step1ForCausalLM(cfg).to(device=device, dtype=dtype).train()
-    if checkpointing:  # per decoder layer, the wrapper accelerate's fsdp_activation_checkpointing applies
-        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import apply_activation_checkpointing
-        apply_activation_checkpointing(model, check_fn=lambda m: isinstance(m, Step1DecoderLayer))
-    return cfg, model
-
-
-def measure_one(preset: str, vocab: int, seq: int, batch: int, checkpointing: bool, method: str) -> dict:
-    """Run in a fresh process: peak bytes of the second training step (the first creates the
-    AdamW state). ``method`` is "tensors" (MemTracker) or "rss" (VmHWM delta)."""
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    if method == "rss":                # page in the code and thread pools first (they are not tensors)
-        _train_steps(*build("toy", 64, checkpointing), torch.randint(4, 64, (batch, 16)), 2)
-    base = _vm("VmRSS")
-    cfg, model = build(preset, vocab, checkpointing)
-    ids = torch.randint(4, vocab, (batch, seq))
-    out = {}
-    if method == "tensors":
-        from torch.distributed._tools.mem_tracker import MemTracker
-        step = _train_steps(cfg, model, ids, 0)
-        mt = MemTracker()
-        mt.track_external(model, step.opt)
-        with mt:
-            step()
-            mt.reset_mod_stats()
-            step()
-        snap = mt.get_tracker_snapshot("peak")[torch.device("cpu")]
-        out = {str(k).split(".")[-1].lower(): v for k, v in snap.items()}
-        out["peak"] = out.pop("total")
-    else:
-        _train_steps(cfg, model, ids, 2)
-        out["peak"] = _vm("VmHWM") - base
-    return out
-
-
-def _train_steps(cfg, model, ids, n: int):
-    """Run ``n`` fp32 training steps (lm_loss, AdamW per-tensor loop, gradients kept); returns
-    the step function (with ``.opt``) for more."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    b = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
-
-    def step():
-        loss, _ = lm_loss(model, b, float(ids.numel()))
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)                        # gradient buffers persist
-
-    for _ in range(n):
-        step()
-    step.opt = opt
-    return step
-
-
-def planned(preset: str, vocab: int, seq: int, batch: int, checkpointing: bool) -> dict:
-    cfg = Step1Config.from_preset(preset, vocab_size=vocab)
-    setup = TrainSetup(seq_len=seq, micro_batch=batch, strategy="ddp", precision="fp32", attention="fused",
-                       activation_checkpointing=checkpointing, foreach_optimizer=False)
-    plan = memory_per_gpu(cfg, setup, 1)
-    return {"peak": plan.peak, "activations": plan.activations, "static": plan.static}
 
 
 def bench_cpu(quick: bool) -> dict:
@@ -131,7 +60,7 @@ def bench_cpu(quick: bool) -> dict:
                 cmd = [sys.executable, __file__, "--one", json.dumps([preset, vocab, seq, batch, ckpt, method])]
                 res = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 row[method] = json.loads(res.stdout.strip().splitlines()[-1])
-            row["planned"] = planned(preset, vocab, seq, batch, ckpt)
+            row["planned"] = planned_step_memory(preset, vocab, seq, batch, ckpt)
             p, t, r = row["planned"]["peak"], row["tensors"]["peak"], row["rss"]["peak"]
             row["planned_over_tensors"], row["planned_over_rss"] = p / t, p / r
             rows.append(row)
@@ -142,28 +71,6 @@ def bench_cpu(quick: bool) -> dict:
     return {"device": "cpu", "precision": "fp32", "optimizer": "AdamW (per-tensor loop), grads kept",
             "attention_kernel": "sdpa", "torch": torch.__version__, "load_average_1min": os.getloadavg()[0],
             "results": rows}
-
-
-def parity(out_dir: Path, steps: int = 24) -> dict:
-    """``accelerate launch`` the toy entry with 2 CPU processes (FSDP2, gloo) and run it with 1;
-    return both loss curves and their per-step absolute difference."""
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
-    runs = {"fsdp_2proc": [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                           str(root / "configs/accelerate/fsdp_cpu_2proc.yaml"), "-m", "aqaa_ref.scaling.launch"],
-            "single": [sys.executable, "-m", "aqaa_ref.scaling.launch"]}
-    curves = {}
-    for name, cmd in runs.items():
-        t0 = time.perf_counter()
-        subprocess.run(cmd + ["--out", str(out_dir / name), "--threads", "1", "--steps", str(steps)],
-                       cwd=root, env=env, check=True, capture_output=True, text=True, timeout=600)
-        curves[name] = json.loads((out_dir / name / "curve.json").read_text())
-        curves[name]["wall_s"] = time.perf_counter() - t0
-    diff = [abs(a - b) for a, b in zip(curves["fsdp_2proc"]["losses"], curves["single"]["losses"])]
-    print(f"  2-process FSDP vs 1 process, {steps} steps: max |loss diff| {max(diff[:10]):.1e} over the "
-          f"first 10 steps, {max(diff):.1e} over all")
-    return {"curves": curves, "abs_diff": diff, "max_abs_diff_first10": max(diff[:10]), "max_abs_diff": max(diff),
-            "load_average_1min": os.getloadavg()[0]}
 
 
 # ----------------------------------------------------------------------------- GPU
@@ -267,13 +174,13 @@ def main():
     ap.add_argument("--gpus", type=int, nargs="+", default=[64, 256, 1024, 3072])
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(measure_one(*json.loads(args.one))))
+        print(json.dumps(measure_step_memory(*json.loads(args.one))))
         return
     RESULTS.mkdir(exist_ok=True)
     if args.parity:
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
-            res = parity(Path(tmp))
+            res = fsdp_parity(Path(tmp))
         (RESULTS / "scale_fsdp_cpu_2proc_parity.json").write_text(json.dumps(res, indent=2))
         return
     print(f"CPU memory, planned vs measured (fp32, AdamW, fresh process each; load average "

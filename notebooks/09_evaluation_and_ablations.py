@@ -37,13 +37,9 @@ import matplotlib.pyplot as plt
 
 from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.training.recipe import Recipe, Assets, strided
-from aqaa_ref.evaluation.stepeval import (Judges, AnswerRecord, evaluate, reference_records, style_contrasts, radar_plot,
-                           classifier_accuracy)
+from aqaa_ref.evaluation.stepeval import (Judges, answer_records, evaluate, reference_records, style_contrasts,
+                                          radar_plot, classifier_accuracy)
 from aqaa_ref.evaluation.ablations import run_ablation, ABLATIONS
-from aqaa_ref.inference.generation import generate_answers
-from aqaa_ref.formats.answer_format import parse_answer
-from aqaa_ref.formats.text_tokenizer import decode_text
-from aqaa_ref.vocoder import to_vocoder_codes
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"
 PRESET = "tiny" if QUICK else "toy"
@@ -83,18 +79,8 @@ print(ceiling.table("condition"))
 # judge's own floor on the reference).
 
 # %%
-def answer_items(aqaa, items):
-    prompts = [aqaa.prompt(assets.table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
-    ids = generate_answers(aqaa.model, aqaa.builder, prompts, max_new_tokens=aqaa.max_new_tokens)
-    out = []
-    for it, a in zip(items, ids):
-        p = parse_answer(a, aqaa.vocab, aqaa.special)
-        wav = aqaa.vocoder.decode(to_vocoder_codes(p.aligned_audio(), aqaa.vocab))
-        out.append(AnswerRecord(it, wav, decode_text(aqaa.builder.tok, p.text_ids)))
-    return out
-
 t0 = time.time()
-records = answer_items(aqaa, items)
+records = answer_records(aqaa, items, assets.table)   # batched generation, parse, vocode: as `eval` does
 model_res = evaluate(records, judges, assets.corpus)
 print(f"{len(records)} questions answered and scored in {time.time() - t0:.0f} s\n")
 print(model_res.table("condition"))

@@ -261,13 +261,11 @@ for world in (8, 64, 512):
 # high-water mark. The planner is asked about the same setting. A toy measurement, live:
 
 # %%
-import importlib.util
-spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "benchmarks" / "bench_scale.py")
-bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+from aqaa_ref.scaling.measure import fsdp_parity, measure_step_memory, planned_step_memory
 threads = torch.get_num_threads()
 for ckpt in (False, True):
-    measured = bench.measure_one("toy", 2048, 128, 2, ckpt, "tensors")
-    planned = bench.planned("toy", 2048, 128, 2, ckpt)
+    measured = measure_step_memory("toy", 2048, 128, 2, ckpt, "tensors")
+    planned = planned_step_memory("toy", 2048, 128, 2, ckpt)
     print(f"toy T=128 b=2 checkpointing={ckpt!s:5s}: planned {planned['peak'] / 1e6:6.1f} MB, "
           f"tracked {measured['peak'] / 1e6:6.1f} MB ({planned['peak'] / measured['peak'] - 1:+.1%}); "
           f"activations planned {planned['activations'] / 1e6:.1f}, tracked {measured['act'] / 1e6:.1f} MB")
@@ -316,7 +314,7 @@ if QUICK:
 else:
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        par = bench.parity(Path(tmp))
+        par = fsdp_parity(Path(tmp))
 two, one = par["curves"]["fsdp_2proc"], par["curves"]["single"]
 print(f"2 processes: {two['distributed_type']} v{two['fsdp_version']} over {two['backend']}, "
       f"local parameters per rank {two['params_local_per_rank']} of {two['params_total']}")

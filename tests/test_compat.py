@@ -107,3 +107,17 @@ def test_unload_library_lets_espeak_reload_from_clean_state():
     again = ctypes.CDLL(espeakng_loader.get_library_path())     # loads again after the unload
     assert again._handle
     unload_library(again._handle)
+
+
+def test_mem_tracker_counts_a_training_step():
+    from aqaa_ref.compat import mem_tracker
+
+    model = torch.nn.Linear(64, 64)
+    opt = torch.optim.AdamW(model.parameters())
+    mt = mem_tracker()
+    mt.track_external(model, opt)
+    with mt:
+        model(torch.randn(8, 64)).sum().backward()
+        opt.step()
+    peak = mt.get_tracker_snapshot("peak")[torch.device("cpu")]
+    assert peak["Total"] >= 64 * 65 * 4 * 3          # weights, gradients and two AdamW moments (fp32)

@@ -158,3 +158,34 @@ def test_radar_plot_returns_axis(corpus, judges):
     assert ax.name == "polar" and len(ax.lines) == 2
     ax2 = radar_plot(res, dimension=None)
     assert len(ax2.get_xticklabels()) == 5
+
+
+def test_answer_records_is_batched_generate_parse_and_vocode():
+    """``answer_records`` (what notebook 09 and ``eval`` call) equals generating the batch,
+    parsing each answer and vocoding its aligned LLSSS stream in order, as notebook 09's
+    earlier local copy did: same text, same samples under the same seed."""
+    from aqaa_ref.evaluation.stepeval import answer_records
+    from aqaa_ref.formats.answer_format import parse_answer
+    from aqaa_ref.formats.text_tokenizer import decode_text
+    from aqaa_ref.inference.generation import generate_answers
+    from aqaa_ref.inference.pipeline import AQAA
+    from aqaa_ref.training.recipe import Assets, Recipe, strided
+    from aqaa_ref.vocoder import to_vocoder_codes
+
+    recipe = Recipe.from_preset("tiny")
+    assets = Assets(recipe, progress=False)
+    aqaa = AQAA.from_recipe(recipe, assets=assets, progress=False)
+    aqaa.max_new_tokens = 40
+    items = strided(assets.corpus.split("test"), 3)
+    torch.manual_seed(0)
+    lib = answer_records(aqaa, items, assets.table)
+    torch.manual_seed(0)
+    prompts = [aqaa.prompt(assets.table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
+    by_hand = []
+    for ids in generate_answers(aqaa.model, aqaa.builder, prompts, max_new_tokens=aqaa.max_new_tokens):
+        p = parse_answer(ids, aqaa.vocab, aqaa.special)
+        by_hand.append((decode_text(aqaa.builder.tok, p.text_ids),
+                        aqaa.vocoder.decode(to_vocoder_codes(p.aligned_audio(), aqaa.vocab))))
+    assert [r.item.id for r in lib] == [it.id for it in items]
+    for r, (text, wav) in zip(lib, by_hand):
+        assert r.text == text and torch.equal(r.wav, wav)

@@ -8,8 +8,8 @@ pre-training, SFT-1, SFT-2 and DPO stages, run first if missing) and trains only
 variants, with *reduced* step counts (:class:`AblationConfig`), cached by config under
 ``cache_dir()/ablations/<recipe>/<ablation>/<variant>-<key>`` like recipe stages. The
 generated answers are cached too (``.../scores``), so a second call trains and generates
-nothing. Each returns one row dict per variant and prints an aligned table; with the toy
-preset the rows also go to ``benchmarks/results/ablation_<name>_toy.json``.
+nothing. Each returns one row dict per variant and prints an aligned table; the rows also go
+to ``cache_dir()/ablations/results/ablation_<name>_<preset>.json``.
 
 What the paper found (from ../shared/docs/aqaa-facts.md), and what is measured here:
 
@@ -73,7 +73,6 @@ from aqaa_ref.training.recipe import Assets, Recipe, run_stage, strided
 from aqaa_ref.training.sequences import AudioTable, SequenceBuilder, preference_pairs, pretrain_examples, sft_examples
 
 ABLATIONS = ("format", "concat", "codebook", "dpo", "merge")
-REPO = Path(__file__).resolve().parents[2]
 
 #: what the paper found, per ablation (printed above each table)
 PAPER = {
@@ -141,6 +140,12 @@ class AblationConfig:
 
 def ablation_root(recipe: Recipe) -> Path:
     return cache_dir() / "ablations" / recipe.name
+
+
+def result_path(name: str, preset: str) -> Path:
+    """Where ``run_ablation`` records an ablation's table (under the cache, never the source
+    tree; ``benchmarks/bench_ablations.py`` copies the toy tables to ``benchmarks/results/``)."""
+    return cache_dir() / "ablations" / "results" / f"ablation_{name}_{preset}.json"
 
 
 def _train_key(cfg: TrainConfig) -> dict:
@@ -543,9 +548,9 @@ def run_ablation(name: str, preset: str = "toy", limit: int | None = None, progr
     print(f"\nablation {name} (recipe {assets.recipe.name}, {seconds:.0f} s)")
     print(f"paper: {PAPER[name]}")
     print(format_table(rows))
-    out = REPO / "benchmarks" / "results" / f"ablation_{name}_{preset}.json"
+    out = result_path(name, preset)
     old = json.loads(out.read_text()) if out.exists() else None
-    if preset == "toy" and not (old and old["rows"] == json.loads(json.dumps(rows))):
+    if not (old and old["rows"] == json.loads(json.dumps(rows))):
         # rewritten only when the rows changed: a call served from the cache keeps the
         # recorded wall time of the run that trained the variants
         atomic_write_json(out, {"ablation": name, "preset": preset, "limit": limit or cfg.limit,
