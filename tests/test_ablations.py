@@ -4,6 +4,8 @@ import pytest
 import torch
 
 import aqaa_ref.evaluation.ablations as ab
+import aqaa_ref.evaluation.ablations.common as ab_common
+import aqaa_ref.evaluation.ablations.dpo as ab_dpo
 import aqaa_ref.training.recipe as recipe_mod
 from aqaa_ref.__main__ import ABLATION_CHOICES, main
 from aqaa_ref.formats.constrained import check_well_formed
@@ -37,7 +39,7 @@ def results(assets, tmp_path_factory):
     """Every ablation once, its variants and scores cached in a fresh folder."""
     root = tmp_path_factory.mktemp("ablations")
     mp = pytest.MonkeyPatch()
-    mp.setattr(ab, "ablation_root", lambda recipe: root / recipe.name)
+    mp.setattr(ab_common, "ablation_root", lambda recipe: root / recipe.name)
     out = ab.run_ablation("all", "tiny", progress=False, assets=assets)
     yield root, out
     mp.undo()
@@ -72,9 +74,10 @@ def test_trained_variants_are_cached_by_config(results):
 
 def test_second_call_trains_and_generates_nothing(results, assets, monkeypatch):
     root, first = results
-    monkeypatch.setattr(ab, "ablation_root", lambda recipe: root / recipe.name)
+    monkeypatch.setattr(ab_common, "ablation_root", lambda recipe: root / recipe.name)
     calls = []
-    for mod, fn in ((ab, "train"), (recipe_mod, "train"), (ab, "generate_answers"), (ab, "preference_metrics")):
+    for mod, fn in ((ab_common, "train"), (recipe_mod, "train"), (ab_common, "generate_answers"),
+                    (ab_dpo, "preference_metrics")):
         monkeypatch.setattr(mod, fn, lambda *a, _fn=fn, **k: calls.append(_fn) or pytest.fail(f"{_fn} called"))
     again = ab.run_ablation("all", "tiny", progress=False, assets=assets)
     assert calls == [] and again == first
@@ -119,7 +122,7 @@ def test_bad_names_are_refused(capsys):
 
 def test_cli_prints_the_table(results, monkeypatch, capsys):
     root, _ = results
-    monkeypatch.setattr(ab, "ablation_root", lambda recipe: root / recipe.name)
+    monkeypatch.setattr(ab_common, "ablation_root", lambda recipe: root / recipe.name)
     assert main(["ablate", "merge", "--preset", "tiny", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "paper: " + ab.PAPER["merge"] in out and "merge_5_5_1" in out
