@@ -117,17 +117,19 @@ def _cmd_demo(args) -> int:
 
 
 def _demo_judge(preset: str):
-    """The recognizer-based correctness check of :mod:`aqaa_ref.evaluation.stepeval` on a sample's reference answer."""
+    """The recognizer-based correctness check of :mod:`aqaa_ref.evaluation.judges` on a sample's reference answer."""
     try:
-        from aqaa_ref.evaluation.stepeval import sample_judge
+        from aqaa_ref.evaluation.judges import sample_judge
     except ImportError:
         return None
     return sample_judge(preset)
 
 
 def _cmd_eval(args) -> int:
-    from aqaa_ref.evaluation.stepeval import Judges, answer_records, evaluate, radar_plot, style_contrasts
+    from aqaa_ref.evaluation.judges import Judges
+    from aqaa_ref.evaluation.scoring import answer_records, evaluate, style_contrasts
     from aqaa_ref.training.recipe import Assets, Recipe, strided
+    from aqaa_ref.viz import radar_plot
 
     recipe = Recipe.from_preset(args.preset)
     assets = Assets(recipe, progress=not args.quiet)

@@ -1,5 +1,5 @@
-"""Pictures the notebooks share: token timelines, token strips with masks, spectrograms.
-matplotlib is imported lazily.
+"""Pictures the notebooks share: token timelines, token strips with masks, spectrograms, the
+toy StepEval's radar plot. matplotlib is imported lazily.
 
     >>> token_timeline(answer.ids, aqaa.vocab, aqaa.special)          # one coloured cell per id
     >>> draw_strips([("ids", ex["input_ids"]), ("  labels", [l != -100 for l in ex["labels"]])],
@@ -7,8 +7,11 @@ matplotlib is imported lazily.
     >>> pretty(ex["input_ids"], tok, vocab, special)                  # one line, audio runs as counts
     "[s] [BOT] 'system\\nanswer in speech' [EOT] [BOT] 'human\\n' [as] <65 audio: 26 L + 39 S> [ae] ..."
     >>> spectrogram(answer.wav, ax=ax, title="answer")
+    >>> radar_plot({"sft": res, "dpo": res2}, "correct")              # EvalResults of aqaa_ref.evaluation.scoring
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -17,7 +20,7 @@ COLORS = {"text": "#4C72B0", "linguistic": "#DD8452", "semantic": "#55A868", "ma
 MASK_COLORS = {True: "#111111", False: "#DDDDDD"}      # a bool row: black = True, light grey = False
 
 
-def token_kind(t: int, vocab, special) -> str:
+def display_kind(t: int, vocab, special) -> str:
     """One id -> "text" | "linguistic" | "semantic" | "marker" (audio start/end) | "special"."""
     if t in (special.audio_start, special.audio_end):
         return "marker"
@@ -50,7 +53,7 @@ def token_timeline(ids, vocab, special, ax=None, title: str = "answer tokens", p
         _, ax = plt.subplots(figsize=(min(16, 0.14 * min(len(ids), per_row) + 2), 0.5 * rows + 1.0))
     for k, t in enumerate(ids):
         r, c = divmod(k, per_row)
-        ax.add_patch(Rectangle((c, -r - 0.9), 0.9, 0.8, color=COLORS[token_kind(t, vocab, special)], lw=0))
+        ax.add_patch(Rectangle((c, -r - 0.9), 0.9, 0.8, color=COLORS[display_kind(t, vocab, special)], lw=0))
     ax.set_xlim(0, min(len(ids), per_row) or 1)
     ax.set_ylim(-rows - 0.1, 0.1)
     ax.set_yticks([-r - 0.5 for r in range(rows)])
@@ -67,7 +70,7 @@ def draw_strips(rows, title: str, vocab, special, show_ids: bool | None = None,
     """Draw aligned rows of one patch per position: ids coloured by kind, bools as mask bars.
 
     rows: [(label, values)]. A row of ids (ints) is drawn full height, coloured by
-    :func:`token_kind`; a row of bools is drawn as a thin bar (black = True, grey = False),
+    :func:`display_kind`; a row of bools is drawn as a thin bar (black = True, grey = False),
     so put a mask right under the ids it masks. ``show_ids`` writes each id (or its short
     name) on its patch; by default only when the widest row has at most 100 positions.
     ``mark_names`` label the two bar colours in the legend. Returns the matplotlib axis."""
@@ -84,7 +87,7 @@ def draw_strips(rows, title: str, vocab, special, show_ids: bool | None = None,
         is_mask = all(isinstance(v, bool) for v in vals)
         h = 0.4 if is_mask else 0.9                   # a mask is a thin bar under its row
         for c, v in enumerate(vals):
-            color = MASK_COLORS[v] if is_mask else COLORS[token_kind(v, vocab, special)]
+            color = MASK_COLORS[v] if is_mask else COLORS[display_kind(v, vocab, special)]
             ax.add_patch(Rectangle((c, y - h), 0.92, h, color=color, lw=0))
             if show_ids and not is_mask:
                 ax.text(c + 0.46, y - h / 2, short_name(v, special), ha="center", va="center", fontsize=4.5,
@@ -97,8 +100,12 @@ def draw_strips(rows, title: str, vocab, special, show_ids: bool | None = None,
     ax.set_yticklabels([label for _, label in ticks], fontsize=8)
     ax.set_xlabel("position")
     ax.set_title(title, fontsize=10)
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in [*COLORS.values(), MASK_COLORS[True], MASK_COLORS[False]]]
-    ax.legend(handles, [*COLORS, *mark_names], fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    any_mask = any(all(isinstance(v, bool) for v in vals) for _, vals in rows)
+    colors, names = [*COLORS.values()], [*COLORS]
+    if any_mask:                                       # the bar colours only when a mask is drawn
+        colors, names = colors + [MASK_COLORS[True], MASK_COLORS[False]], names + [*mark_names]
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    ax.legend(handles, names, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.figure.tight_layout()
     return ax
 
@@ -124,7 +131,7 @@ def pretty(ids, tok, vocab, special, max_text: int = 60) -> str:
             audio.clear()
 
     for t in ids:
-        kind = token_kind(t, vocab, special)
+        kind = display_kind(t, vocab, special)
         if kind == "text":
             if audio:
                 flush()
@@ -154,4 +161,32 @@ def spectrogram(wav: torch.Tensor, ax=None, title: str = "", sample_rate: int = 
     ax.set_xlabel("seconds")
     ax.set_ylabel("mel bin")
     ax.set_title(title, fontsize=10)
+    return ax
+
+
+def radar_plot(results, dimension: str | None = "correct", ax=None):
+    """StepEval-style radar: one axis per family showing ``dimension`` (or, with dimension=None,
+    one axis per [0, 1] dimension over all answers), one polygon per model. -> the polar axis.
+    ``results``: {model name: :class:`aqaa_ref.evaluation.scoring.EvalResult`}, or one EvalResult."""
+    import matplotlib.pyplot as plt
+
+    from aqaa_ref.evaluation.scoring import RADAR_DIMENSIONS
+
+    results = results if isinstance(results, dict) else {"model": results}
+    first = next(iter(results.values())).summary()
+    labels = [g for g in first if g != "all"] if dimension else list(RADAR_DIMENSIONS)
+    angles = [2 * math.pi * k / len(labels) for k in range(len(labels))]
+    if ax is None:
+        ax = plt.figure(figsize=(6, 6)).add_subplot(projection="polar")
+    for name, res in results.items():
+        summ = res.summary()
+        vals = [summ.get(g, {}).get(dimension, math.nan) for g in labels] if dimension else [summ["all"][d] for d in labels]
+        vals = [0.0 if math.isnan(v) else v for v in vals]
+        ax.plot(angles + angles[:1], vals + vals[:1], label=name)
+        ax.fill(angles + angles[:1], vals + vals[:1], alpha=0.15)
+    ax.set_xticks(angles)
+    ax.set_xticklabels([g.replace("_", "\n") for g in labels], fontsize=8)
+    ax.set_ylim(0, 1 if dimension in (None, *RADAR_DIMENSIONS) else None)
+    ax.set_title(f"toy StepEval: {dimension or 'dimensions'}")
+    ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     return ax

@@ -8,7 +8,7 @@ condition, the text-in control, style contrasts and latency.
 1. **training time**: the seconds each cached component took to train (tokenizer, the five
    backbone stages, flow vocoder, mel-to-wave model), as recorded when it was trained;
 2. **accuracy**: every test question answered in speech by the merged model
-   (``AQAA.answer``), scored from the answer audio by the toy StepEval (``aqaa_ref.evaluation.stepeval``):
+   (``AQAA.answer``), scored from the answer audio by the toy StepEval (``aqaa_ref.evaluation.scoring``):
    target >= 0.90 correct on seen facts spoken by an unseen voice / with unseen prosody;
 3. **unseen facts vs the text-in control**: a control backbone fine-tuned exactly like SFT-1
    but on the question's *text* instead of its audio (same pre-trained start, same steps);
@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from aqaa_ref.cache import atomic_write_json
-from aqaa_ref.evaluation.stepeval import AnswerRecord, Judges, answer_records, evaluate, style_contrasts
+from aqaa_ref.evaluation.judges import Judges
+from aqaa_ref.evaluation.scoring import AnswerRecord, answer_records, evaluate, style_contrasts
 from aqaa_ref.inference.generation import same_answer
 from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.training.recipe import Assets, Recipe, strided
@@ -43,7 +44,7 @@ def training_seconds(assets: Assets, aqaa: AQAA) -> dict:
     from aqaa_ref.tokenizer.dual import tokenizer_dir
 
     out = {}
-    cfg = DualConfig.preset(assets.recipe.tokenizer, text_vocab_size=assets.recipe.text_vocab_size)
+    cfg = DualConfig.from_preset(assets.recipe.tokenizer, text_vocab_size=assets.recipe.text_vocab_size)
     log = json.loads((tokenizer_dir(assets.corpus, cfg) / "train_log.json").read_text())
     out["tokenizer"] = sum(v for k, v in log.get("seconds", log).items() if k.endswith("seconds")
                            and isinstance(v, (int, float)) and "cpu" not in k)

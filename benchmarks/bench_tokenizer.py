@@ -76,7 +76,7 @@ def main():
     args = ap.parse_args()
     preset = "tiny" if args.quick else "toy"
     corpus = build_corpus(CorpusConfig.from_preset(preset, workers=1 if args.quick else 2))
-    cfg = DualConfig.preset(preset)
+    cfg = DualConfig.from_preset(preset)
     t = time.time()
     tok = load_or_train_dual(corpus, cfg)
     res: dict = dict(preset=preset, tokenizer=repr(tok), load_or_train_seconds=time.time() - t,

@@ -47,7 +47,7 @@ TEMPERATURES = (0.7, 0.5, 0.3)     # starting-noise scale; rows above use 1.0 (p
 def load_tokenizer(corpus, preset: str):
     """The project's dual tokenizer (issue 3), cached or trained."""
     from aqaa_ref.tokenizer.dual import DualConfig, load_or_train_dual
-    return load_or_train_dual(corpus, DualConfig.preset(preset))
+    return load_or_train_dual(corpus, DualConfig.from_preset(preset))
 
 
 def score(out: torch.Tensor, ref: torch.Tensor, ref_tokens: list, hyp: list) -> dict:

@@ -79,11 +79,11 @@ display(Audio(x.numpy(), rate=16_000))
 # %% [markdown]
 # ## 2. Train it (one call)
 #
-# `load_or_train_dual(corpus, DualConfig.preset(...))` trains both tokenizers (this notebook looks at the linguistic one; notebook 02 at the semantic one) and caches the result under `.cache/tokenizer/<preset>-<hash of both configs and the corpus config>`; a second call loads it. The phoneme inventory is every phoneme eSpeak produced for the training split, in all four languages, plus `<blank>` and `<unk>`.
+# `load_or_train_dual(corpus, DualConfig.from_preset(...))` trains both tokenizers (this notebook looks at the linguistic one; notebook 02 at the semantic one) and caches the result under `.cache/tokenizer/<preset>-<hash of both configs and the corpus config>`; a second call loads it. The phoneme inventory is every phoneme eSpeak produced for the training split, in all four languages, plus `<blank>` and `<unk>`.
 
 # %%
 corpus = build_corpus(CorpusConfig.from_preset(PRESET), progress=False)
-cfg = DualConfig.preset(PRESET)
+cfg = DualConfig.from_preset(PRESET)
 t0 = time.time()
 tok = load_or_train_dual(corpus, cfg, progress=False)
 print(f"load_or_train_dual: {time.time() - t0:.1f} s")

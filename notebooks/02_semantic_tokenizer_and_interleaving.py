@@ -54,7 +54,7 @@ print("quick mode" if QUICK else "full mode", "| preset:", PRESET)
 
 # %%
 corpus = build_corpus(CorpusConfig.from_preset(PRESET), progress=False)
-cfg = DualConfig.preset(PRESET)
+cfg = DualConfig.from_preset(PRESET)
 t0 = time.time()
 tok = load_or_train_dual(corpus, cfg, progress=False)   # trained once (notebook 01 or the benchmark), then cached
 print(f"load_or_train_dual: {time.time() - t0:.1f} s")
@@ -205,7 +205,7 @@ plt.show()
 # %%
 # NBVAL_CHECK_OUTPUT
 inv0 = PhonemeInventory(("a", "b"))
-demo = DualTokenizer(LinguisticTokenizer(LinguisticConfig.preset("tiny"), inv0), SemanticTokenizer(SemanticConfig.preset("tiny"), inv0), text_vocab_size=1000)
+demo = DualTokenizer(LinguisticTokenizer(LinguisticConfig.from_preset("tiny"), inv0), SemanticTokenizer(SemanticConfig.from_preset("tiny"), inv0), text_vocab_size=1000)
 print(demo.vocab)
 g = torch.Generator().manual_seed(0)
 l, s = torch.randint(16, (7,), generator=g), torch.randint(16, (10,), generator=g)

@@ -51,6 +51,7 @@ from aqaa_ref.formats.text_tokenizer import train_text_tokenizer, encode_text, d
 from aqaa_ref.formats.answer_format import (FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer,
                                  concat_segments, build_chat, wrap_audio, parse_answer, IGNORE_INDEX)
 from aqaa_ref.formats.constrained import FormatLogitsProcessor, check_well_formed
+from aqaa_ref.viz import draw_strips
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # read for the CI convention; every cell here is fast either way
 torch.set_num_threads(1)                       # tiny tensors: one thread avoids OpenMP waits
@@ -218,9 +219,15 @@ print("KV-cached == full recompute:", torch.equal(with_cache, without_cache))
 # Stage 1 of pre-training adds the audio ids to a text model. `extend_vocab_for_audio` keeps
 # every text row bit for bit and initialises each new row (embedding and head) as **the mean
 # of the old rows plus small noise** (0.1 × their per-dimension std). A head row at the mean
-# gives the new token the mean text logit, so the text distribution barely moves. The
-# optimizer then gives embedding and head **5×** the backbone learning rate (2e-5 vs 1e-4 in the
-# paper's stage 1).
+# gives each new token about the mean text logit. What you should see: the new ids take about
+# their share of the vocabulary in probability mass (an untrained model's logits are nearly
+# flat), while the ranking of the text tokens among themselves is unchanged (same argmax):
+# the text rows are untouched, the new rows only dilute them. The optimizer then gives
+# embedding and head **5×** the backbone learning rate (2e-5 vs 1e-4 in the paper's stage 1)
+# and **no weight decay**: AdamW's decoupled decay shrinks every row at every step, also the
+# rows of ids missing from the batch, and each new audio id is rare in a batch, so decay
+# would pull the new rows towards zero between their updates. The training loop of notebook
+# 04 uses this same `param_groups`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -268,29 +275,11 @@ for name, s in seqs.items():
     print(f"{name:12s} {len(s):3d} ids  tri-codebook {FORMATS[name].tri_codebook()}")
 
 # %%
-COLORS = {"text": "#4C72B0", "marker": "#333333", "linguistic": "#DD8452", "semantic": "#55A868"}
-def kind(t):
-    if t in (sp.audio_start, sp.audio_end): return "marker"
-    if toy.is_linguistic(t): return "linguistic"
-    if toy.is_semantic(t): return "semantic"
-    return "text"
-
-def timeline(rows, title):
-    width = max(len(s) for s in rows.values())
-    fig, ax = plt.subplots(figsize=(min(20, 0.33 * width + 2), 0.55 * len(rows) + 0.8))
-    for r, (name, s) in enumerate(rows.items()):
-        for c, t in enumerate(s):
-            ax.add_patch(Rectangle((c, -r), 0.95, 0.9, color=COLORS[kind(t)]))
-            label = {sp.audio_start: "as", sp.audio_end: "ae"}.get(t, str(t))
-            ax.text(c + 0.47, -r + 0.45, label, ha="center", va="center", fontsize=5.5, color="white", rotation=90)
-    ax.set_xlim(0, width); ax.set_ylim(-len(rows) + 0.9, 1)
-    ax.set_yticks([-r + 0.45 for r in range(len(rows))]); ax.set_yticklabels(list(rows))
-    ax.set_xlabel("position in the answer"); ax.set_title(title)
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
-    ax.legend(handles, list(COLORS), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    plt.tight_layout(); plt.show()
-
-timeline(seqs, "the paper's ablated output formats (Table 1): same text, same audio")
+# one row per format; the colours (text, linguistic, semantic, markers) are the course's
+# (aqaa_ref.viz.COLORS), the ids are written on the cells
+draw_strips(list(seqs.items()), "the paper's ablated output formats (Table 1): same text, same audio", toy, sp,
+            show_ids=True)
+plt.show()
 
 # %% [markdown]
 # ### Multi-label speech: three ways to concatenate segments
@@ -313,7 +302,9 @@ for mode, s in concats.items():
     print(f"{mode:18s}", s)
 
 # %%
-timeline(concats, "three concatenations of a 2-segment answer, format ratio_3_5")
+draw_strips(list(concats.items()), "three concatenations of a 2-segment answer, format ratio_3_5", toy, sp,
+            show_ids=True)
+plt.show()
 
 # %% [markdown]
 # ### The chat template and the loss mask
@@ -373,7 +364,9 @@ free = model.generate(gen_prompt, max_new_tokens=80, do_sample=True, pad_token_i
 print("unconstrained, first problem:", check_well_formed(free, fmt, toy, sp, require_end=False))
 
 # %%
-timeline({"constrained": gen, "unconstrained": free}, "a random model sampling with and without FormatLogitsProcessor")
+draw_strips([("constrained", gen), ("unconstrained", free)],
+            "a random model sampling with and without FormatLogitsProcessor", toy, sp, show_ids=True)
+plt.show()
 
 # %% [markdown]
 # ## 9. From toy to 130B

@@ -47,7 +47,8 @@ import matplotlib.pyplot as plt
 from aqaa_ref.training.recipe import Recipe, Assets, run_stage, evaluate_stages
 from aqaa_ref.training.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
-from aqaa_ref.training.loop import TrainConfig, param_groups, latest_checkpoint
+from aqaa_ref.training.loop import TrainConfig, latest_checkpoint
+from aqaa_ref.backbone.vocab_extension import param_groups
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.text_tokenizer import decode_text
 from aqaa_ref.formats.answer_format import parse_answer
@@ -122,8 +123,10 @@ plt.show()
 # %% [markdown]
 # ## 2. Embedding and head at 5× the learning rate
 #
-# `aqaa_ref.training.loop.param_groups` splits the parameters into three AdamW groups: matrices with
-# weight decay, norms without, and **embedding + LM head** with `lr_mult = new_token_lr_mult`
+# `aqaa_ref.backbone.vocab_extension.param_groups` (the one used by notebook 03 and by the
+# training loop) splits the parameters into three AdamW groups: matrices with weight decay,
+# norms without, and **embedding + LM head**, without decay (see notebook 03 for why), with
+# `lr_mult = new_token_lr_mult`
 # (5.0 in our pre-training, as in the paper's stage 1; 1.0 in SFT). Every step the loop sets
 # `group["lr"] = lr_at(step) * lr_mult`: warm-up, then cosine to `min_lr_ratio × lr`.
 
@@ -133,7 +136,7 @@ plt.show()
 demo_cfg = TrainConfig(steps=10, lr=1e-3, warmup_steps=2, min_lr_ratio=0.1, new_token_lr_mult=5.0)
 demo = Step1ForCausalLM(Step1Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_attention_heads=2,
                                     num_attention_groups=1, num_hidden_layers=1))
-for g in param_groups(demo, demo_cfg):
+for g in param_groups(demo, demo_cfg.lr, demo_cfg.new_token_lr_mult, demo_cfg.weight_decay):
     print(f"{g['name']:9s} lr_mult {g['lr_mult']}  weight_decay {g['weight_decay']:<5} {len(g['params'])} tensors, "
           f"{sum(p.numel() for p in g['params']):5d} params: {[n for n, q in demo.named_parameters() if any(q is x for x in g['params'])][:3]}")
 print("lr, backbone    :", [f"{demo_cfg.lr_at(s):.1e}" for s in range(demo_cfg.steps)])
@@ -144,7 +147,7 @@ model0 = assets.new_model()
 n_total = sum(p.numel() for p in model0.parameters())
 print(f"backbone: {model0.config.num_hidden_layers} layers, d={model0.config.hidden_size}, "
       f"vocab {model0.config.vocab_size}: {n_total:,} parameters")
-for g in param_groups(model0, recipe.pretrain):
+for g in param_groups(model0, recipe.pretrain.lr, recipe.pretrain.new_token_lr_mult, recipe.pretrain.weight_decay):
     n = sum(p.numel() for p in g["params"])
     print(f"  {g['name']:9s} lr_mult {g['lr_mult']:.1f}  peak lr {recipe.pretrain.lr * g['lr_mult']:.1e}  "
           f"weight_decay {g['weight_decay']:<5} {len(g['params']):3d} tensors {n:>10,} params ({n / n_total:.0%})")

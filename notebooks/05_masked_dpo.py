@@ -67,7 +67,7 @@ for stage in ("pretrain", "sft1", "dpo"):   # DPO starts from SFT-1 (cached in f
 print(assets.corpus, "| vocab", assets.vocab)
 
 # %%
-from aqaa_ref.viz import COLORS, token_kind, draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
+from aqaa_ref.viz import COLORS, display_kind, draw_strips, pretty   # ids coloured by kind; bool rows drawn as mask bars
 
 sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, assets.builder
 
@@ -292,7 +292,7 @@ print("unmasked: audio-predicting positions get gradient:             ", grad_no
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(14, 4.6), sharex=True)
-colors = ["#DDDDDD" if t == IGNORE_INDEX else COLORS[token_kind(int(t), vocab, sp)] for t in target]
+colors = ["#DDDDDD" if t == IGNORE_INDEX else COLORS[display_kind(int(t), vocab, sp)] for t in target]
 for ax, masked in zip(axes, (True, False)):
     g = grad_norms[masked].clamp(min=1e-12)
     ax.bar(range(len(g)), g, color=colors, width=0.9)

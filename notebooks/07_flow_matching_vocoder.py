@@ -182,7 +182,7 @@ from aqaa_ref.tokenizer.dual import DualConfig, load_or_train_dual
 
 corpus = build_corpus(CorpusConfig.from_preset(PRESET))
 t0 = time.time()
-tokenizer = load_or_train_dual(corpus, DualConfig.preset(PRESET), progress=False)
+tokenizer = load_or_train_dual(corpus, DualConfig.from_preset(PRESET), progress=False)
 flow = load_or_train_vocoder(corpus, tokenizer, VocoderConfig.from_preset(PRESET), progress=False)
 m2w = load_or_train_mel2wav(corpus, Mel2WavConfig.from_preset(PRESET), progress=False)
 rec = load_or_train_recognizer(corpus, RecognizerConfig.from_preset(PRESET), progress=False)

@@ -17,7 +17,7 @@
 #
 # **The toy StepEval.** StepEval-Audio-360 rates spoken answers per dimension with human and LLM
 # judges. Every answer in our corpus is checkable, so here the judges are small models trained
-# only on the data engine's ground-truth audio (`aqaa_ref.evaluation.stepeval.Judges`): the independent CTC
+# only on the data engine's ground-truth audio (`aqaa_ref.evaluation.judges.Judges`): the independent CTC
 # recognizer (notebook 07), and linear voice and language classifiers. From the **answer audio**
 # alone they score: correctness (does the recognizer hear the expected answer?), text-audio
 # alignment (does the audio say what the text channel says?), instruction following (speaking
@@ -37,8 +37,9 @@ import matplotlib.pyplot as plt
 
 from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.training.recipe import Recipe, Assets, strided
-from aqaa_ref.evaluation.stepeval import (Judges, answer_records, evaluate, reference_records, style_contrasts,
-                                          radar_plot, classifier_accuracy)
+from aqaa_ref.evaluation.judges import Judges, classifier_accuracy
+from aqaa_ref.evaluation.scoring import answer_records, evaluate, reference_records, style_contrasts
+from aqaa_ref.viz import radar_plot
 from aqaa_ref.evaluation.ablations import run_ablation, ABLATIONS
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"

@@ -300,8 +300,8 @@ def test_param_groups_give_embedding_and_head_5x_lr():
     m = tiny_model(seed=9)
     groups = param_groups(m, lr=1e-4, weight_decay=0.0)
     by_name = {g["name"]: g for g in groups}
-    assert by_name["embed_and_head"]["lr"] == pytest.approx(5e-4)
-    assert by_name["backbone"]["lr"] == by_name["norms"]["lr"] == 1e-4
+    assert by_name["embed"]["lr"] == pytest.approx(5e-4)
+    assert by_name["decay"]["lr"] == by_name["no_decay"]["lr"] == 1e-4
     ids_in_groups = [id(p) for g in groups for p in g["params"]]
     assert sorted(ids_in_groups) == sorted(id(p) for p in m.parameters())   # each exactly once
     # the first AdamW step moves every parameter by about its group's lr

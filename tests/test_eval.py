@@ -1,10 +1,10 @@
-"""aqaa_ref.evaluation.stepeval: the toy StepEval on the tiny corpus.
+"""aqaa_ref.evaluation.judges and .scoring: the toy StepEval on the tiny corpus.
 
 The tiny recognizer (15 training steps) hears next to nothing, so the correctness checks
 swap in :class:`OracleTranscripts`: the tiny recognizer's network (the classifiers' features
 still use it) with a lookup that returns the eSpeak phonemes of known corpus renderings and
 nothing for any other audio. That isolates the scoring logic and the threshold's separation
-of the corpus's real answer strings; the real judges' numbers are in the module docstring.
+of the corpus's real answer strings; the real judges' numbers are in scoring's module docstring.
 """
 import math
 
@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
-from aqaa_ref.evaluation.stepeval import (DIMENSIONS, AnswerRecord, EvalResult, Judges, calibrate_correctness,
-                                          classifier_accuracy, dtw_mel_l1, evaluate, radar_plot, reference_records,
-                                          score_answer, style_contrasts)
+from aqaa_ref.evaluation.judges import Judges, classifier_accuracy
+from aqaa_ref.evaluation.scoring import (DIMENSIONS, AnswerRecord, EvalResult, calibrate_correctness, dtw_mel_l1,
+                                         evaluate, judge_answer, reference_records, style_contrasts)
+from aqaa_ref.viz import radar_plot
 
 matplotlib.use("Agg")
 
@@ -66,7 +67,7 @@ def _wrong_answer(items, item):
 def test_reference_audio_scores_full_marks(corpus, oracle_judges):
     items = corpus.split("test")
     for rec in reference_records(items[::5], corpus):
-        s = score_answer(rec, oracle_judges, corpus)
+        s = judge_answer(rec, oracle_judges, corpus)
         assert s["correct"] == 1.0 and s["per"] == 0.0 and s["text_per"] == 0.0
         assert s["rate_ratio"] == pytest.approx(1.0) and s["rate_ok"] == 1.0
         assert s["f0_ratio"] == pytest.approx(1.0) and s["f0_ok"] == 1.0
@@ -77,8 +78,8 @@ def test_wrong_answer_of_same_family_scores_lower(corpus, oracle_judges):
     items = corpus.split("test")
     item = next(it for it in items if it.family == "logical_reasoning")
     other = _wrong_answer(items, item)
-    right = score_answer(AnswerRecord(item, corpus.answer_wav(item, 16_000)), oracle_judges, corpus)
-    wrong = score_answer(AnswerRecord(item, corpus.answer_wav(other, 16_000), other.answer_text), oracle_judges, corpus)
+    right = judge_answer(AnswerRecord(item, corpus.answer_wav(item, 16_000)), oracle_judges, corpus)
+    wrong = judge_answer(AnswerRecord(item, corpus.answer_wav(other, 16_000), other.answer_text), oracle_judges, corpus)
     assert right["correct"] == 1.0 and wrong["correct"] == 0.0
     assert wrong["per"] > oracle_judges.cfg.correct_threshold and wrong["mel_l1"] > right["mel_l1"] + 0.1
     assert wrong["text_per"] == 0.0           # its audio does say its own text: aligned, just wrong
@@ -117,7 +118,7 @@ def test_classifiers_beat_majority_class(corpus, judges):
 @pytest.mark.parametrize("wav", [torch.zeros(0), torch.zeros(16_000), torch.zeros(100)])
 def test_silence_scores_zero_without_crashing(corpus, oracle_judges, wav):
     item = corpus.split("test")[0]
-    s = score_answer(AnswerRecord(item, wav, "seven"), oracle_judges, corpus)
+    s = judge_answer(AnswerRecord(item, wav, "seven"), oracle_judges, corpus)
     assert s["correct"] == 0.0 and s["per"] == 1.0 and s["voice_ok"] == 0.0 and s["language_ok"] == 0.0
     assert s["rate_ok"] == 0.0 and s["f0_ok"] == 0.0 and math.isnan(s["mel_l1"])
 
@@ -127,7 +128,7 @@ def test_silence_scores_zero_without_crashing(corpus, oracle_judges, wav):
                                  AnswerRecord(None, torch.tensor([0.0, float("nan")]))])
 def test_bad_input_is_a_one_line_value_error(corpus, oracle_judges, bad):
     with pytest.raises(ValueError) as e:
-        score_answer(bad, oracle_judges, corpus)
+        judge_answer(bad, oracle_judges, corpus)
     assert "\n" not in str(e.value)
 
 
@@ -164,7 +165,7 @@ def test_answer_records_is_batched_generate_parse_and_vocode():
     """``answer_records`` (what notebook 09 and ``eval`` call) equals generating the batch,
     parsing each answer and vocoding its aligned LLSSS stream in order, as notebook 09's
     earlier local copy did: same text, same samples under the same seed."""
-    from aqaa_ref.evaluation.stepeval import answer_records
+    from aqaa_ref.evaluation.scoring import answer_records
     from aqaa_ref.formats.answer_format import parse_answer
     from aqaa_ref.formats.text_tokenizer import decode_text
     from aqaa_ref.inference.generation import generate_answers

@@ -26,8 +26,8 @@ def test_a_changed_tokenizer_setting_reruns_every_stage(monkeypatch):
 
     base = Recipe.from_preset("tiny")
     keys = {s: base.stage_key(s) for s in STAGES}
-    original = LinguisticConfig.preset.__func__
-    monkeypatch.setattr(LinguisticConfig, "preset", classmethod(
+    original = LinguisticConfig.from_preset.__func__
+    monkeypatch.setattr(LinguisticConfig, "from_preset", classmethod(
         lambda cls, name, **kw: original(cls, name, **{"codebook_size": 32, **kw})))
     assert all(base.stage_key(s) != keys[s] for s in STAGES)
 

@@ -33,7 +33,7 @@ def clips():
 
 @pytest.fixture(scope="module")
 def tok(clips) -> DualTokenizer:
-    cfg = DualConfig.preset("tiny")
+    cfg = DualConfig.from_preset("tiny")
     ling = train_linguistic(clips, cfg.linguistic, progress=False)
     sem = train_semantic(clips, cfg.semantic, progress=False, inventory=ling.inventory)
     return DualTokenizer(ling, sem, cfg.text_vocab_size, "tiny")
@@ -65,7 +65,7 @@ def test_interleave_layout_golden(tok):
 
 
 def test_offsets_follow_audio_vocab(tok):
-    paper = DualConfig.preset("paper")
+    paper = DualConfig.from_preset("paper")
     assert (paper.linguistic.codebook_size, paper.semantic.codebook_size, paper.text_vocab_size) == (1024, 4096, 65_536)
     big = tok.with_text_vocab_size(65_536)
     ids = big.interleave(torch.tensor([5, 6]), torch.tensor([7, 8, 9]))
@@ -144,7 +144,7 @@ def test_deterministic_and_batch_equals_single(tok, wav, clips):
 
 
 def test_training_is_reproducible(clips):
-    cfg = LinguisticConfig.preset("tiny", steps=4)
+    cfg = LinguisticConfig.from_preset("tiny", steps=4)
     a, b = train_linguistic(clips[:10], cfg, progress=False), train_linguistic(clips[:10], cfg, progress=False)
     assert torch.equal(a.centroids, b.centroids) and torch.equal(a.proj.weight, b.proj.weight)
 

@@ -12,8 +12,8 @@ import torch
 
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
-from aqaa_ref.training.loop import (TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate,
-                                    param_groups, train)
+from aqaa_ref.backbone.vocab_extension import param_groups
+from aqaa_ref.training.loop import TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,8 @@ def test_batches_split_across_accumulation_and_ranks_cover_the_global_batch():
 
 
 def test_embedding_and_head_get_the_lr_multiple():
-    groups = param_groups(tiny_model(), TrainConfig(new_token_lr_mult=5.0))
+    cfg = TrainConfig(new_token_lr_mult=5.0)
+    groups = param_groups(tiny_model(), cfg.lr, cfg.new_token_lr_mult, cfg.weight_decay)
     embed = next(g for g in groups if g["name"] == "embed")
     assert embed["lr_mult"] == 5.0 and len(embed["params"]) == 2
     assert all(g["lr_mult"] == 1.0 for g in groups if g["name"] != "embed")

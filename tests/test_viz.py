@@ -6,14 +6,14 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from aqaa_ref.formats.answer_format import SpecialIds  # noqa: E402
-from aqaa_ref.viz import spectrogram, token_kind, token_timeline  # noqa: E402
+from aqaa_ref.viz import spectrogram, display_kind, token_timeline  # noqa: E402
 from aqaa_ref.formats.id_layout import AudioVocab  # noqa: E402
 
 
 def test_token_kinds_and_timeline_cells():
     vocab, sp = AudioVocab(text_vocab_size=100, n_linguistic=8, n_semantic=8), SpecialIds()
     ids = [20, 21, sp.audio_start, 100, 101, 108, 109, 110, sp.audio_end, sp.eot]
-    kinds = [token_kind(t, vocab, sp) for t in ids]
+    kinds = [display_kind(t, vocab, sp) for t in ids]
     assert kinds == ["text", "text", "marker", "linguistic", "linguistic", "semantic", "semantic", "semantic",
                      "marker", "special"]
     ax = token_timeline(ids * 30, vocab, sp, per_row=100)

@@ -33,22 +33,10 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 
 from aqaa_ref.backbone.attention import alibi_bias, alibi_slopes, eager_attention, flex_attention_alibi, sdpa_attention
 from aqaa_ref.compat import output_cache, pick_cache, with_cache
+from aqaa_ref import presets
 
-# name -> config kwargs. "toy" takes its vocab from the caller (e.g. AudioVocab(...).size);
-# the others default to the released vocab of 74,752. 100m and 1b are our choices (scaling
-# steps between toy and paper); tts-3b and step-audio-130b are the published shapes.
-STEP1_PRESETS: dict[str, dict] = {
-    "toy": dict(hidden_size=256, intermediate_size=704, num_attention_heads=8,
-                num_attention_groups=2, num_hidden_layers=4, max_seq_len=2048),
-    "100m": dict(hidden_size=512, intermediate_size=1536, num_attention_heads=8,
-                 num_attention_groups=2, num_hidden_layers=12, max_seq_len=4096),
-    "1b": dict(hidden_size=2048, intermediate_size=5632, num_attention_heads=16,
-               num_attention_groups=4, num_hidden_layers=16, max_seq_len=8192),
-    "tts-3b": dict(hidden_size=3072, intermediate_size=8192, num_attention_heads=48,
-                   num_attention_groups=4, num_hidden_layers=32, max_seq_len=32768),
-    "step-audio-130b": dict(hidden_size=12288, intermediate_size=31232, num_attention_heads=96,
-                            num_attention_groups=8, num_hidden_layers=88, max_seq_len=32768),
-}
+# name -> config kwargs (the backbone rows of the one preset table, aqaa_ref/presets.py)
+STEP1_PRESETS: dict[str, dict] = presets.PRESETS["backbone"]
 
 
 class Step1Config(PreTrainedConfig):
@@ -100,9 +88,10 @@ class Step1Config(PreTrainedConfig):
         """``Step1Config.from_preset("toy", vocab_size=AudioVocab(...).size)``."""
         if name not in STEP1_PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(STEP1_PRESETS)}")
+        kw = presets.preset("backbone", name)
         if name == "toy" and "vocab_size" not in overrides:
             raise ValueError("preset 'toy' needs vocab_size=... (e.g. AudioVocab(...).size)")
-        return cls(**{**STEP1_PRESETS[name], **overrides})
+        return cls(**{**kw, **overrides})
 
 
 def count_parameters(cfg: Step1Config) -> dict[str, int]:

@@ -62,29 +62,32 @@ def extend_vocab_for_audio(model, vocab: AudioVocab, noise_scale: float = 0.1, s
 
 
 def param_groups(model, lr: float, lr_mult_new: float = 5.0, weight_decay: float = 0.1) -> list[dict]:
-    """Optimizer groups for stage-1 training (``torch.optim.AdamW(param_groups(...))``).
+    """AdamW groups for every backbone stage (``torch.optim.AdamW(param_groups(...))``):
 
-    - "embed_and_head": model.embed_tokens and lm_head, lr * lr_mult_new, with decay
-    - "backbone":       other matrices (attention, MLP), lr, with decay
-    - "norms":          RMSNorm weights (1-D), lr, no decay
-    Each parameter lands in exactly one group; schedulers scale all groups alike, so the
-    5x ratio survives warm-up and cosine decay.
+    - "decay":    attention and MLP matrices, lr, ``weight_decay``
+    - "no_decay": RMSNorm weights (1-D), lr, no decay
+    - "embed":    model.embed_tokens and lm_head, lr * lr_mult_new, **no decay**
+
+    Why no decay on the embedding and head: AdamW's decoupled decay shrinks every row at
+    every step, also the rows of ids absent from the batch. The audio rows are new, and each
+    audio id is rare in a batch, so decay would pull them towards zero between their
+    updates. (minGPT exempts embeddings for the same reason.) Each group also carries
+    ``lr_mult`` (its lr over the base lr), so a schedule sets ``g["lr"] = lr_at(step) *
+    g["lr_mult"]`` and the 5x ratio survives warm-up and decay. Each parameter lands in
+    exactly one group; empty groups are dropped.
     """
-    groups = {"embed_and_head": [], "backbone": [], "norms": []}
+    groups = {"decay": [], "no_decay": [], "embed": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.startswith(("model.embed_tokens.", "lm_head.")):
-            groups["embed_and_head"].append(p)
+        if "embed_tokens" in name or name.startswith("lm_head"):
+            groups["embed"].append(p)
         elif p.ndim < 2:
-            groups["norms"].append(p)
+            groups["no_decay"].append(p)
         else:
-            groups["backbone"].append(p)
-    if not groups["embed_and_head"]:
+            groups["decay"].append(p)
+    if not groups["embed"]:
         raise ValueError("no model.embed_tokens / lm_head parameters found: is this a Step1ForCausalLM?")
-    return [
-        {"name": "embed_and_head", "params": groups["embed_and_head"], "lr": lr * lr_mult_new,
-         "weight_decay": weight_decay},
-        {"name": "backbone", "params": groups["backbone"], "lr": lr, "weight_decay": weight_decay},
-        {"name": "norms", "params": groups["norms"], "lr": lr, "weight_decay": 0.0},
-    ]
+    settings = {"decay": (1.0, weight_decay), "no_decay": (1.0, 0.0), "embed": (lr_mult_new, 0.0)}
+    return [{"name": name, "params": params, "lr": lr * settings[name][0], "lr_mult": settings[name][0],
+             "weight_decay": settings[name][1]} for name, params in groups.items() if params]

@@ -34,6 +34,7 @@ from aqaa_ref.audio import load_audio, resample, save_audio
 from aqaa_ref.cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
 from aqaa_ref.data.styles import Speech
 from aqaa_ref.data.tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
+from aqaa_ref import presets
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 
@@ -67,14 +68,7 @@ class CorpusConfig:
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "CorpusConfig":
-        presets = {
-            "tiny": dict(scale=0.02, val_per_family=2, test_per_family_condition=2),
-            "toy": dict(),
-            "large": dict(scale=5.0, val_per_family=50, test_per_family_condition=40),
-        }
-        if preset not in presets:
-            raise ValueError(f"unknown corpus preset {preset!r}; known: {sorted(presets)}")
-        return cls(**{"name": preset, **presets[preset], **overrides})
+        return cls(**{"name": preset, **presets.preset("corpus", preset), **overrides})
 
     def train_counts(self) -> dict:
         return {f: max(1, round(n * self.scale)) for f, n in self.family_counts.items()}

@@ -35,7 +35,7 @@ _IPA = 0x02
 _PHONEME_SEPARATOR = " "  # put between phoneme names (bits 8-23 of phonememode)
 
 #: language code in this project -> eSpeak voice name
-LANGUAGES = {"en": "en-us", "cmn": "cmn", "yue": "yue", "ja": "ja"}
+ESPEAK_VOICES_BY_LANGUAGE = {"en": "en-us", "cmn": "cmn", "yue": "yue", "ja": "ja"}
 
 #: voice variant names: timbre presets shipped with eSpeak NG (m = male, f = female)
 VOICES = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "f4", "f5")
@@ -133,11 +133,11 @@ _LOCK = threading.Lock()
 
 def voice_name(language: str, voice: str | None) -> str:
     """The eSpeak voice string for a language and a timbre variant, e.g. ("en", "f2") -> "en-us+f2"."""
-    if language not in LANGUAGES:
-        raise SynthesisError(f"unknown language {language!r}; known: {sorted(LANGUAGES)}")
+    if language not in ESPEAK_VOICES_BY_LANGUAGE:
+        raise SynthesisError(f"unknown language {language!r}; known: {sorted(ESPEAK_VOICES_BY_LANGUAGE)}")
     if voice is not None and voice not in VOICES:
         raise SynthesisError(f"unknown voice {voice!r}; known: {list(VOICES)}")
-    return LANGUAGES[language] + (f"+{voice}" if voice else "")
+    return ESPEAK_VOICES_BY_LANGUAGE[language] + (f"+{voice}" if voice else "")
 
 
 def synthesize(
@@ -153,7 +153,7 @@ def synthesize(
 
     Args:
         text: what to say (UTF-8; any script the language's voice reads).
-        language: one of :data:`LANGUAGES` ("en", "cmn", "yue", "ja").
+        language: one of ``aqaa_ref.data.LANGUAGES`` ("en", "cmn", "yue", "ja").
         voice: a timbre variant from :data:`VOICES` (None: the language's default voice).
         rate: speaking rate in words per minute, 80..450.
         pitch: base pitch, 0..100 (50 is the voice's normal).

@@ -39,6 +39,7 @@ from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from aqaa_ref.data import phoneme_tokens
 from aqaa_ref.metrics import BLANK, UNK, corpus_per, greedy_decode, per  # noqa: F401 (re-exported)
+from aqaa_ref import presets
 
 
 # ----------------------------------------------------------------------------- the model
@@ -70,14 +71,7 @@ class RecognizerConfig:
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "RecognizerConfig":
-        presets = {
-            "tiny": dict(dim=32, n_layers=1, n_heads=2, steps=15, batch_frames=2000, max_clips=40, warmup=3),
-            "toy": dict(),
-            "paper": dict(dim=384, n_layers=12, n_heads=6, steps=50_000),
-        }
-        if preset not in presets:
-            raise ValueError(f"unknown recognizer preset {preset!r}; known: {sorted(presets)}")
-        return cls(**{"name": preset, **presets[preset], **overrides})
+        return cls(**{"name": preset, **presets.preset("recognizer", preset), **overrides})
 
 
 class CTCRecognizer(nn.Module):

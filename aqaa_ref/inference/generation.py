@@ -115,7 +115,7 @@ def score_answers(builder, items, answers: list[list[int]]) -> list[AnswerScore]
 
 def answer_items(model, builder, items, output: str = "text+audio", batch_size: int = 32) -> list[list[int]]:
     """Generate an answer for each corpus item from its question audio (and text instruction)."""
-    prompts = [builder.prompt(builder.table.ids(it.question_audio.path), it.instruction, output) for it in items]
+    prompts = [builder.item_prompt(it, output) for it in items]
     return generate_answers(model, builder, prompts, batch_size=batch_size, output=output)
 
 

@@ -1,7 +1,7 @@
 """The dual-codebook audio tokenizer (facts §1): linguistic 16.67 Hz + semantic 25 Hz, interleaved 2:3.
 
     from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
-    tok = load_or_train_dual(corpus, DualConfig.preset("toy"))
+    tok = load_or_train_dual(corpus, DualConfig.from_preset("toy"))
     ids = tok.encode_interleaved(wav, sample_rate)
 
 Modules: ``features`` (causal log-mel, training clips), ``layers`` (causal ConvNeXt-1D),

@@ -1,6 +1,6 @@
 """The dual-codebook tokenizer: wav -> (linguistic 16.67 Hz, semantic 25 Hz) -> one LLSSS id stream.
 
-    >>> tok = load_or_train_dual(corpus, DualConfig.preset("toy"))
+    >>> tok = load_or_train_dual(corpus, DualConfig.from_preset("toy"))
     >>> l, s = tok.encode(wav, sample_rate=22_050)   # (T//960,), (T//640,) codes at 16 kHz
     >>> ids = tok.interleave(l, s)                   # (5 G,) LLSSS groups, offset ids
     >>> l2, s2 = tok.deinterleave(ids)               # the first 2G / 3G codes back
@@ -41,6 +41,7 @@ from aqaa_ref.tokenizer.ctc import PhonemeInventory
 from aqaa_ref.tokenizer.features import causal_log_mel, load_clips
 from aqaa_ref.tokenizer.linguistic import LinguisticConfig, LinguisticTokenizer, train_linguistic
 from aqaa_ref.tokenizer.semantic import SemanticConfig, SemanticTokenizer, train_semantic
+from aqaa_ref import presets
 
 GROUP_SAMPLES = 1920      # 120 ms at 16 kHz: the common multiple of 960 and 640
 CHUNK_SAMPLES = 3840      # Step-Audio's 240 ms streaming chunk = 2 groups
@@ -56,13 +57,10 @@ class DualConfig:
     text_vocab_size: int = 1024    # set to the backbone's AudioVocab.text_vocab_size (65,536 in the paper)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "DualConfig":
+    def from_preset(cls, name: str, **overrides) -> "DualConfig":
         """"tiny" (tests, seconds), "toy" (the CPU pipeline), "paper" (1,024 / 4,096 codes, 65,536 text ids)."""
-        text = {"tiny": 256, "toy": 1024, "paper": 65_536}
-        if name not in text:
-            raise ValueError(f"unknown tokenizer preset {name!r}; known: {sorted(text)}")
-        kw = dict(name=name, linguistic=LinguisticConfig.preset(name), semantic=SemanticConfig.preset(name),
-                  text_vocab_size=text[name])
+        kw = dict(name=name, linguistic=LinguisticConfig.from_preset(name), semantic=SemanticConfig.from_preset(name),
+                  **presets.preset("dual", name))
         return cls(**{**kw, **overrides})
 
     @classmethod

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class ConvBlock(nn.Module):
+class ConvNeXtBlock(nn.Module):
     """One ConvNeXt-1D block. (B, T, d) -> (B, T, d)."""
 
     def __init__(self, dim: int, kernel: int = 5, expand: int = 2, causal: bool = True, dropout: float = 0.0):
@@ -39,7 +39,7 @@ class ConvStack(nn.Module):
     def __init__(self, dim: int, n_layers: int, kernel: int = 5, expand: int = 2, causal: bool = True,
                  dropout: float = 0.0):
         super().__init__()
-        self.blocks = nn.ModuleList(ConvBlock(dim, kernel, expand, causal, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(ConvNeXtBlock(dim, kernel, expand, causal, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(dim)
         self.receptive_field = 1 + n_layers * (kernel - 1)  # frames, looking back (causal)
 

@@ -38,6 +38,7 @@ from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batch
                                          pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
+from aqaa_ref import presets
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,8 @@ class LinguisticConfig:
     seed: int = 0
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "LinguisticConfig":
-        presets = {
-            "tiny": dict(dim=32, n_layers=2, codebook_size=16, steps=30, batch_frames=4000, kmeans_iters=3),
-            "toy": dict(),
-            "paper": dict(dim=512, n_layers=12, codebook_size=1024, steps=20_000),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown linguistic preset {name!r}; known: {sorted(presets)}")
-        return cls(**{**presets[name], **overrides})
+    def from_preset(cls, name: str, **overrides) -> "LinguisticConfig":
+        return cls(**{**presets.preset("linguistic", name), **overrides})
 
     @property
     def hop_samples(self) -> int:

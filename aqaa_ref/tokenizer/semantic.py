@@ -42,6 +42,7 @@ from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batch
                                          pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, usage_stats
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
+from aqaa_ref import presets
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,8 @@ class SemanticConfig:
     seed: int = 0
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "SemanticConfig":
-        presets = {
-            "tiny": dict(dim=32, n_layers=2, dec_layers=1, codebook_size=16, code_dim=8, steps=30,
-                         batch_frames=4000, reseed_every=5),
-            "toy": dict(),
-            "paper": dict(dim=512, n_layers=12, dec_layers=6, codebook_size=4096, code_dim=64, steps=20_000),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown semantic preset {name!r}; known: {sorted(presets)}")
-        return cls(**{**presets[name], **overrides})
+    def from_preset(cls, name: str, **overrides) -> "SemanticConfig":
+        return cls(**{**presets.preset("semantic", name), **overrides})
 
     @property
     def hop_samples(self) -> int:

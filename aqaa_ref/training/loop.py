@@ -33,6 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from aqaa_ref.backbone.vocab_extension import param_groups
 from aqaa_ref.cache import atomic_write_json, atomic_write_text
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.lr_schedule import warmup_cosine
@@ -138,27 +139,6 @@ def count_label_tokens(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
 
 
-# ----------------------------------------------------------------------------- optimizer
-
-def param_groups(model, cfg: TrainConfig) -> list[dict]:
-    """AdamW groups: decay on matrices, none on norms; embedding and lm_head at
-    ``new_token_lr_mult`` x the LR (the published stage-1 recipe uses 5x)."""
-    groups = {"decay": [], "no_decay": [], "embed": []}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if "embed_tokens" in name or "lm_head" in name:
-            groups["embed"].append(p)
-        elif p.ndim < 2:
-            groups["no_decay"].append(p)
-        else:
-            groups["decay"].append(p)
-    return [g for g in (
-        dict(params=groups["decay"], weight_decay=cfg.weight_decay, lr_mult=1.0, name="decay"),
-        dict(params=groups["no_decay"], weight_decay=0.0, lr_mult=1.0, name="no_decay"),
-        dict(params=groups["embed"], weight_decay=0.0, lr_mult=cfg.new_token_lr_mult, name="embed"),
-    ) if g["params"]]
-
 
 # ----------------------------------------------------------------------------- checkpoints
 
@@ -263,7 +243,8 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
 
     # model and optimizer are prepared together: FSDP2 and DeepSpeed shard the model and then
     # re-point the optimizer at the sharded parameters (accelerate refuses them one by one)
-    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.new_token_lr_mult, cfg.weight_decay), lr=cfg.lr,
+                            betas=cfg.betas)
     model, opt = acc.prepare(model, opt)
 
     start, metrics = 0, []

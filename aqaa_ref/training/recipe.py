@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from aqaa_ref import presets
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
 from aqaa_ref.data import CorpusConfig, build_corpus
@@ -87,25 +88,20 @@ class Recipe:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "Recipe":
-        if name == "toy":
-            return cls(**overrides)
-        if name == "tiny":
-            t = lambda steps, bs=8: TrainConfig(steps=steps, batch_size=bs, lr=3e-3, warmup_steps=2,  # noqa: E731
-                                                checkpoint_every=0, progress=False)
-            base = dict(name="tiny", corpus=CorpusConfig.from_preset("tiny", workers=1), tokenizer="tiny",
-                        text_vocab_size=300,
-                        backbone=dict(preset="toy", hidden_size=32, intermediate_size=64, num_attention_heads=4,
-                                      num_attention_groups=2, num_hidden_layers=2),
-                        pretrain=t(4), sft1=t(6), sft2=t(3), dpo=t(3, 4), vocoder_preset="tiny",
-                        sft2_max_per=float("inf"))  # a seconds-long tokenizer cannot transcribe: keep all
-            return cls(**{**base, **overrides})
-        raise ValueError(f"unknown recipe preset {name!r}; known: tiny, toy")
+        """The recipe of a preset (aqaa_ref/presets.py: "toy" is this class's field defaults)."""
+        kw = presets.preset("recipe", name)
+        if isinstance(kw.get("corpus"), dict):
+            kw["corpus"] = CorpusConfig.from_preset(kw["corpus"].pop("preset"), **kw["corpus"])
+        for stage in ("pretrain", "sft1", "sft2", "dpo"):
+            if isinstance(kw.get(stage), dict):
+                kw[stage] = TrainConfig(**kw[stage])
+        return cls(**{**({"name": name} if kw else {}), **kw, **overrides})
 
     def stage_config(self, stage: str) -> dict:
         """The settings that determine one stage's own result (its parents' keys are added)."""
         # the tokenizer enters by its full config (not only its preset name): a changed
         # tokenizer setting gives other audio codes, so every stage must re-run
-        tok = DualConfig.preset(self.tokenizer, text_vocab_size=self.text_vocab_size)
+        tok = DualConfig.from_preset(self.tokenizer, text_vocab_size=self.text_vocab_size)
         common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=self.text_vocab_size,
                       format=self.format, concat_mode=self.concat_mode, seed=self.seed)
         own = {"pretrain": dict(backbone=self.backbone, mix=self.pretrain_mix, train=self.pretrain),
@@ -130,7 +126,7 @@ class Assets:
     def __init__(self, recipe: Recipe, progress: bool = True):
         self.recipe = recipe
         self.corpus = build_corpus(recipe.corpus, progress=progress)
-        self.dual = load_or_train_dual(self.corpus, DualConfig.preset(recipe.tokenizer,
+        self.dual = load_or_train_dual(self.corpus, DualConfig.from_preset(recipe.tokenizer,
                                                                       text_vocab_size=recipe.text_vocab_size),
                                        progress=progress)
         self.vocab: AudioVocab = self.dual.vocab

@@ -142,6 +142,11 @@ class SequenceBuilder:
         ids, _ = build_chat(self.chat, turns, add_generation_prompt=True)
         return ids
 
+    def item_prompt(self, item, output: str = "text+audio") -> list[int]:
+        """The prompt that asks a corpus item's spoken question (with its instruction): what
+        every evaluation generates its answer from."""
+        return self.prompt(self.table.ids(item.question_audio.path), item.instruction, output)
+
     def sft_example(self, item, output: str = "text+audio", question: str = "audio") -> dict:
         """question: "audio" (the spoken question, AQAA) or "text" (its transcript: the control)."""
         q = self.table.ids(item.question_audio.path) if question == "audio" else []

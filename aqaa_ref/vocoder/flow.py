@@ -31,6 +31,7 @@ from aqaa_ref.audio import MelConfig
 from aqaa_ref.vocoder.mel2wav import VOCODER_MEL
 from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, TokenEncoder
 from aqaa_ref.vocoder.unet import UNet1D, UNetConfig
+from aqaa_ref import presets
 
 #: Seconds per LLSSS group (2 x 60 ms = 3 x 40 ms)
 GROUP_SECONDS = 0.12
@@ -129,22 +130,10 @@ class VocoderConfig:
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "VocoderConfig":
-        presets = {
-            "tiny": dict(enc_dim=32, enc_layers=1, enc_heads=2, steps=20, batch_size=4, max_groups=6, max_clips=40,
-                         warmup=5, unet=UNetConfig(channels=(32, 48), n_mid=1, n_heads=2, time_dim=32, groups=4)),
-            # 2000 steps and starting-noise temperature 0.6, chosen by measurement: the reference answer
-            # tokens of all 324 test items, vocoded and judged by aqaa_ref.evaluation.stepeval, are heard correctly
-            # 57 % / 56 % / 49 % of the time at T = 0.3 / 0.6 / 1.0 (36 % with the earlier 800-step
-            # model at T = 0.3), pitch within 10 % 36 / 48 / 51 %, voice recognised 45 / 53 / 73 %:
-            # 0.6 trades a little intelligibility for much better pitch and voice
-            "toy": dict(steps=2000, temperature=0.6),
-            # CosyVoice's decoder: 256 channels, 12 mid blocks, 4 transformers per block, 8 heads
-            "paper": dict(enc_dim=512, enc_layers=6, enc_heads=8, steps=200_000, max_clips=None, prior_loss_weight=0.0,
-                          unet=UNetConfig(channels=(256, 256), n_mid=12, n_transformer=4, n_heads=8, time_dim=320)),
-        }
-        if preset not in presets:
-            raise ValueError(f"unknown vocoder preset {preset!r}; known: {sorted(presets)}")
-        return cls(**{"name": preset, **presets[preset], **overrides})
+        kw = presets.preset("vocoder", preset)
+        if isinstance(kw.get("unet"), dict):
+            kw["unet"] = UNetConfig(**kw["unet"])
+        return cls(**{"name": preset, **kw, **overrides})
 
 
 def frame_noise(seed: int, start_group: int, n_groups: int, n_mels: int, frames_per_group: int) -> torch.Tensor:

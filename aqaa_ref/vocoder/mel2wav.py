@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from aqaa_ref.audio import MelConfig, log_mel, peak_normalize
 from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
 from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref import presets
 
 #: The vocoder's log-mel: 16 kHz, 80 bins, n_fft 1024, hop 160 (10 ms), fmax 8 kHz.
 VOCODER_MEL = MelConfig(sample_rate=16_000, n_fft=1024, hop_length=160, n_mels=80, f_min=0.0, f_max=8000.0)
@@ -116,15 +117,7 @@ class Mel2WavConfig:
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "Mel2WavConfig":
-        presets = {
-            "tiny": dict(dim=32, n_layers=1, steps=20, batch_size=4, segment_frames=32, max_clips=40, warmup=5),
-            "toy": dict(),
-            # Vocos-base-sized (paper mel settings would also change ``mel``; kept 16 kHz here)
-            "paper": dict(dim=512, n_layers=8, steps=200_000, batch_size=16, max_clips=None),
-        }
-        if preset not in presets:
-            raise ValueError(f"unknown mel2wav preset {preset!r}; known: {sorted(presets)}")
-        return cls(**{"name": preset, **presets[preset], **overrides})
+        return cls(**{"name": preset, **presets.preset("mel2wav", preset), **overrides})
 
 
 class ConvNeXtBlock(nn.Module):

@@ -44,7 +44,7 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> to
     return torch.cat([arg.sin(), arg.cos()], dim=-1)
 
 
-class ConvBlock(nn.Module):
+class ConvNormAct(nn.Module):
     """Conv1d(k=3) -> GroupNorm -> SiLU (CosyVoice: Mish), masked. (B, C_in, F) -> (B, C_out, F)."""
 
     def __init__(self, c_in: int, c_out: int, groups: int):
@@ -61,7 +61,7 @@ class ResNetBlock1D(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, temb_dim: int, groups: int):
         super().__init__()
-        self.block1, self.block2 = ConvBlock(c_in, c_out, groups), ConvBlock(c_out, c_out, groups)
+        self.block1, self.block2 = ConvNormAct(c_in, c_out, groups), ConvNormAct(c_out, c_out, groups)
         self.time_proj = nn.Sequential(nn.SiLU(), nn.Linear(temb_dim, c_out))
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
@@ -108,7 +108,7 @@ class UNet1D(nn.Module):
             self.upsample.append(nn.ConvTranspose1d(below, below, 4, stride=2, padding=1)
                                  if i < len(chans) - 1 else nn.Identity())
             self.up.append(Level(below + chans[i], chans[i], cfg, temb_dim))
-        self.final = ConvBlock(chans[0], chans[0], cfg.groups)
+        self.final = ConvNormAct(chans[0], chans[0], cfg.groups)
         self.proj = nn.Conv1d(chans[0], cfg.n_mels, 1)
 
     def forward(self, x: torch.Tensor, mu: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,

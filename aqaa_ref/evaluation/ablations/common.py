@@ -17,6 +17,7 @@ from aqaa_ref.inference.generation import generate_answers, score_answers, summa
 from aqaa_ref.training.loop import TrainConfig, train
 from aqaa_ref.training.recipe import Assets, Recipe
 from aqaa_ref.training.sequences import AudioTable, SequenceBuilder, sft_examples
+from aqaa_ref import presets
 
 
 ABLATIONS = ("format", "concat", "codebook", "dpo", "merge")
@@ -72,15 +73,10 @@ class AblationConfig:
     seconds_per_decode_step: float = 0.04         # one batched KV-cached step (a guess; printed beside)
 
     @classmethod
-    def from_preset(cls, name: str) -> "AblationConfig":
-        if name == "toy":
-            return cls()
-        if name == "tiny":
-            t = lambda steps: TrainConfig(steps=steps, batch_size=4, lr=3e-3, warmup_steps=1,  # noqa: E731
-                                          checkpoint_every=0, progress=False)
-            return cls(name="tiny", sft=t(2), codebook_pretrain=t(2), codebook_sft=t(2), concat_single_items=8,
-                       min_multi_items=4, limit=4, max_new_tokens=32, eval_batch_size=8)
-        raise ValueError(f"unknown ablation preset {name!r}; known: tiny, toy")
+    def from_preset(cls, name: str, **overrides) -> "AblationConfig":
+        kw = presets.preset("ablation", name)
+        kw = {k: TrainConfig(**v) if isinstance(v, dict) else v for k, v in kw.items()}
+        return cls(**{"name": name, **kw, **overrides})
 
 
 # ----------------------------------------------------------------------------- caching, training
@@ -162,7 +158,7 @@ def _generate_cached(recipe: Recipe, key, load_model, builder, items, cfg: Ablat
     if path.exists():
         return json.loads(path.read_text())
     model = load_model()
-    prompts = [builder.prompt(builder.table.ids(it.question_audio.path), it.instruction, output) for it in items]
+    prompts = [builder.item_prompt(it, output) for it in items]
     answers = generate_answers(model, builder, prompts, max_new_tokens=cfg.max_new_tokens,
                                batch_size=cfg.eval_batch_size, output=output)
     atomic_write_json(path, answers)
