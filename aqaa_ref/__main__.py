@@ -164,7 +164,8 @@ def _cmd_eval(args) -> int:
 
 def _cmd_train(args) -> int:
     from aqaa_ref.overrides import apply_overrides
-    from aqaa_ref.training.recipe import Assets, Recipe, evaluate_stages, run_recipe
+    from aqaa_ref.inference.generation import evaluate_stages
+    from aqaa_ref.training.recipe import Assets, Recipe, run_recipe
 
     recipe = apply_overrides(Recipe.from_preset(args.preset), args.set)
     if args.set:

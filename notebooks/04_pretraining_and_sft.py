@@ -44,7 +44,8 @@ import os, json, random
 from collections import Counter
 import matplotlib.pyplot as plt
 
-from aqaa_ref.training.recipe import Recipe, Assets, run_stage, evaluate_stages
+from aqaa_ref.training.recipe import Recipe, Assets, run_stage
+from aqaa_ref.inference.generation import evaluate_stages
 from aqaa_ref.training.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.training.loop import TrainConfig, latest_checkpoint

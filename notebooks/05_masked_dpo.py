@@ -50,7 +50,8 @@ from aqaa_ref.training.recipe import Recipe, Assets, run_stage
 from aqaa_ref.training.sequences import preference_pairs, EVASIONS
 from aqaa_ref.training.dpo import kept_positions, sequence_logps, masked_dpo_loss, make_dpo_loss_fn, reference_logps
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
-from aqaa_ref.training.loop import pad_collate, latest_checkpoint, load_weights
+from aqaa_ref.training.loop import latest_checkpoint, load_weights
+from aqaa_ref.training.sequences import pad_collate
 from aqaa_ref.formats.id_layout import AudioVocab
 from aqaa_ref.data.styles import assistant
 

@@ -47,7 +47,8 @@ from aqaa_ref.training.recipe import Recipe, Assets, run_stage, STAGES
 from aqaa_ref.training.merge import merge_state_dicts, merge_checkpoints, PAPER_WEIGHTS
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
-from aqaa_ref.training.loop import pad_collate, latest_checkpoint
+from aqaa_ref.training.loop import latest_checkpoint
+from aqaa_ref.training.sequences import pad_collate
 from aqaa_ref.inference.generation import summarize
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds

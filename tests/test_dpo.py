@@ -8,7 +8,8 @@ from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.id_layout import IGNORE_INDEX, AudioVocab
 from aqaa_ref.training.dpo import (kept_positions, make_dpo_loss_fn, masked_dpo_loss, pair_count, reference_logps,
                                    sequence_logps)
-from aqaa_ref.training.loop import TrainConfig, pad_collate, train
+from aqaa_ref.training.loop import TrainConfig, train
+from aqaa_ref.training.sequences import pad_collate
 
 VOCAB = AudioVocab(text_vocab_size=10, n_linguistic=4, n_semantic=6)  # text 0..9, L 10..13, S 14..19
 # a prompt of 2 tokens, then text 3, audio 11 15 16, text 5, audio 12

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
-from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.backbone.vocab_extension import param_groups
-from aqaa_ref.training.loop import TrainConfig, batch_indices, latest_checkpoint, load_weights, pad_collate, train
+from aqaa_ref.formats.id_layout import IGNORE_INDEX
+from aqaa_ref.training.loop import TrainConfig, batch_indices, latest_checkpoint, load_weights, train
+from aqaa_ref.training.sequences import pad_collate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -32,6 +32,7 @@ from aqaa_ref.cache import atomic_write_json, cache_dir
 from aqaa_ref.formats.answer_format import ParsedAnswer, parse_answer
 from aqaa_ref.formats.constrained import FormatLogitsProcessor
 from aqaa_ref.formats.text_tokenizer import decode_text
+from aqaa_ref.training.recipe import Assets, strided
 
 
 @torch.no_grad()
@@ -158,3 +159,18 @@ def score_memoised(model, builder, items, memo: bool = True) -> list[AnswerScore
     scores = score_answers(builder, items, answer_items(model, builder, items))
     atomic_write_json(path, [asdict(s) for s in scores])
     return scores
+
+
+def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), split: str = "test",
+                    limit: int | None = None, batch_size: int = 32) -> dict:
+    """Held-out scores per stage: text accuracy, audio-token accuracy, well-formedness, by condition.
+
+    ``limit``: score an evenly strided subset of that size (the split is ordered by family,
+    so a stride covers every family and condition; the first N would not)."""
+    items = strided(assets.corpus.split(split), limit)
+    out = {}
+    for stage in stages:
+        model = assets.load_stage(stage)
+        scores = score_answers(assets.builder, items, answer_items(model, assets.builder, items, batch_size=batch_size))
+        out[stage] = by_condition(scores, items)
+    return out

@@ -102,7 +102,7 @@ def reference_logps(model, pairs: list[dict], vocab: AudioVocab, masked: bool = 
                     pad_id: int = 0) -> list[dict]:
     """Run the frozen reference once over every pair; return the pairs with ``ref_chosen``
     and ``ref_rejected`` added (floats)."""
-    from aqaa_ref.training.loop import pad_collate
+    from aqaa_ref.training.sequences import pad_collate
 
     model.eval()
     out = []

@@ -37,6 +37,7 @@ from aqaa_ref.backbone.vocab_extension import param_groups
 from aqaa_ref.cache import atomic_write_json, atomic_write_text
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.lr_schedule import warmup_cosine
+from aqaa_ref.training.sequences import pad_collate
 
 
 
@@ -80,26 +81,6 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------- batches
 
-def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
-    """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
-
-    Every list-valued key is padded (ids with ``pad_id``, keys containing "labels" with
-    IGNORE_INDEX); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns
-    tensors: input_ids (B, T), attention_mask (B, T), labels (B, T), ...
-    """
-    out = {}
-    list_keys = [k for k, v in examples[0].items() if isinstance(v, (list, tuple))]
-    for k in list_keys:
-        T = max(len(e[k]) for e in examples)
-        fill = IGNORE_INDEX if "labels" in k else pad_id
-        out[k] = torch.tensor([list(e[k]) + [fill] * (T - len(e[k])) for e in examples], dtype=torch.long)
-        if k.endswith("input_ids"):
-            mask_key = k.replace("input_ids", "attention_mask")
-            out[mask_key] = torch.tensor([[1] * len(e[k]) + [0] * (T - len(e[k])) for e in examples], dtype=torch.long)
-    for k, v in examples[0].items():
-        if k not in list_keys and not isinstance(v, str):  # strings are metadata, not model input
-            out[k] = torch.tensor([e[k] for e in examples])
-    return out
 
 
 def batch_indices(n_examples: int, step: int, micro: int, batch_size: int, grad_accum: int,

@@ -38,10 +38,10 @@ from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
 from aqaa_ref.training.dpo import make_dpo_loss_fn, pair_count, reference_logps
 from aqaa_ref.training.loop import TrainConfig, latest_checkpoint, load_weights, train
 from aqaa_ref.training.merge import merge_state_dicts
-from aqaa_ref.vocoder.flow import VocoderConfig
-from aqaa_ref.vocoder.mel2wav import Mel2WavConfig
 from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pairs, pretrain_examples,
                                          sft_examples, tokenize_corpus)
+from aqaa_ref.vocoder.flow import VocoderConfig
+from aqaa_ref.vocoder.mel2wav import Mel2WavConfig
 
 STAGES = ("pretrain", "sft1", "sft2", "dpo", "merge")
 PARENTS = {"pretrain": (), "sft1": ("pretrain",), "sft2": ("sft1",), "dpo": ("sft1",), "merge": ("sft1", "sft2", "dpo")}
@@ -242,19 +242,4 @@ def strided(items: list, limit: int | None) -> list:
     return [items[int(k * step)] for k in range(limit)]
 
 
-def evaluate_stages(assets: Assets, stages=("sft1", "sft2", "dpo", "merge"), split: str = "test",
-                    limit: int | None = None, batch_size: int = 32) -> dict:
-    """Held-out scores per stage: text accuracy, audio-token accuracy, well-formedness, by condition.
-
-    ``limit``: score an evenly strided subset of that size (the split is ordered by family,
-    so a stride covers every family and condition; the first N would not)."""
-    from aqaa_ref.inference.generation import answer_items, by_condition, score_answers
-
-    items = strided(assets.corpus.split(split), limit)
-    out = {}
-    for stage in stages:
-        model = assets.load_stage(stage)
-        scores = score_answers(assets.builder, items, answer_items(model, assets.builder, items, batch_size=batch_size))
-        out[stage] = by_condition(scores, items)
-    return out
 

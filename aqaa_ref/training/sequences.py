@@ -241,3 +241,25 @@ def preference_pairs(builder: SequenceBuilder, items, evasion_audio: dict, seed:
         pairs.append(dict(chosen_input_ids=c_ids, chosen_labels=c_lab, rejected_input_ids=r_ids,
                           rejected_labels=r_lab, kind=kind))
     return pairs
+
+
+def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
+    """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
+
+    Every list-valued key is padded (ids with ``pad_id``, keys containing "labels" with
+    IGNORE_INDEX); numeric scalar keys are stacked; string keys (metadata) are dropped. Returns
+    tensors: input_ids (B, T), attention_mask (B, T), labels (B, T), ...
+    """
+    out = {}
+    list_keys = [k for k, v in examples[0].items() if isinstance(v, (list, tuple))]
+    for k in list_keys:
+        T = max(len(e[k]) for e in examples)
+        fill = IGNORE_INDEX if "labels" in k else pad_id
+        out[k] = torch.tensor([list(e[k]) + [fill] * (T - len(e[k])) for e in examples], dtype=torch.long)
+        if k.endswith("input_ids"):
+            mask_key = k.replace("input_ids", "attention_mask")
+            out[mask_key] = torch.tensor([[1] * len(e[k]) + [0] * (T - len(e[k])) for e in examples], dtype=torch.long)
+    for k, v in examples[0].items():
+        if k not in list_keys and not isinstance(v, str):  # strings are metadata, not model input
+            out[k] = torch.tensor([e[k] for e in examples])
+    return out
