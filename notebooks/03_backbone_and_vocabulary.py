@@ -48,8 +48,8 @@ from aqaa_ref.backbone.model import (Step1Config, Step1ForCausalLM, STEP1_PRESET
                                flops_per_token, kv_cache_bytes_per_token)
 from aqaa_ref.backbone.vocab_extension import extend_vocab_for_audio, param_groups
 from aqaa_ref.formats.text_tokenizer import train_text_tokenizer, encode_text, decode_text, audio_token
-from aqaa_ref.formats.answer_format import (FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer,
-                                 concat_segments, build_chat, wrap_audio, parse_answer, IGNORE_INDEX)
+from aqaa_ref.formats.answer_format import FORMATS, Format, SpecialIds, ChatTemplate, interleave_answer, concat_segments, build_chat, wrap_audio, IGNORE_INDEX
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.formats.constrained import FormatLogitsProcessor, check_well_formed
 from aqaa_ref.viz import draw_strips
 

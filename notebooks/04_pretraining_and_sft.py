@@ -52,7 +52,7 @@ from aqaa_ref.training.loop import TrainConfig, latest_checkpoint
 from aqaa_ref.backbone.vocab_extension import param_groups
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.text_tokenizer import decode_text
-from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.inference.generation import answer_items, score_answers
 from aqaa_ref.data.phonemes import phoneme_tokens
 from aqaa_ref.tokenizer.ctc import edit_distance

@@ -46,7 +46,7 @@ from IPython.display import Audio, display
 from aqaa_ref.inference.pipeline import AQAA, MAX_QUESTION_SECONDS
 from aqaa_ref.data.samples import load_samples
 from aqaa_ref.audio import load_audio, AudioError
-from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.viz import token_timeline, spectrogram
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"

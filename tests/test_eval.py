@@ -166,7 +166,7 @@ def test_answer_records_is_batched_generate_parse_and_vocode():
     parsing each answer and vocoding its aligned LLSSS stream in order, as notebook 09's
     earlier local copy did: same text, same samples under the same seed."""
     from aqaa_ref.evaluation.scoring import answer_records
-    from aqaa_ref.formats.answer_format import parse_answer
+    from aqaa_ref.formats.parse import parse_answer
     from aqaa_ref.formats.text_tokenizer import decode_text
     from aqaa_ref.inference.generation import generate_answers
     from aqaa_ref.inference.pipeline import AQAA

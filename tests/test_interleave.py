@@ -8,7 +8,8 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.formats.answer_format import (FORMATS, IGNORE_INDEX, ChatTemplate, Format, SpecialIds, build_chat,
                                             check_audio_stream, concat_segments, get_format, interleave_answer,
-                                            parse_answer, wrap_audio)
+                                            wrap_audio)
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.formats.constrained import FormatLogitsProcessor, FormatSchedule, check_well_formed
 from aqaa_ref.formats.id_layout import AudioVocab
 

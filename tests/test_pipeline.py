@@ -15,7 +15,7 @@ import torch
 from aqaa_ref.__main__ import main
 from aqaa_ref.audio import AudioError
 from aqaa_ref.data.samples import load_samples
-from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.inference.generation import generate_answers
 from aqaa_ref.inference.pipeline import AQAA, MAX_QUESTION_SECONDS
 

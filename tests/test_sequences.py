@@ -6,7 +6,8 @@ import pytest
 
 from aqaa_ref.data import CorpusConfig, plan_items
 from aqaa_ref.data.tasks import Rendering
-from aqaa_ref.formats.answer_format import get_format, parse_answer
+from aqaa_ref.formats.answer_format import get_format
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.formats.constrained import check_well_formed
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.formats.id_layout import AudioVocab

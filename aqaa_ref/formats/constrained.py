@@ -11,7 +11,8 @@ at every step it lists the kinds that keep the sequence well formed:
                  <|EOT|> at a round boundary after a full span (both streams ran out)
     audio span   L L S S S by position in the audio stream; <audio_end> forced once a
                  regular span holds Y; allowed early only at a group boundary (and, with
-                 ``nonempty_spans``, never before the span's first group)
+                 ``nonempty_spans``, never before the answer's first group: a spoken answer
+                 says something; the empty spans of rounds after the audio ran out stay legal)
     short span   closed with fewer than Y: next comes text (next round), <|EOT|> (all
                  done) or <audio_start>: a segment boundary inside the round, or a next
                  segment with no text. The two look alike, so that span is let run to
@@ -48,9 +49,9 @@ class FormatSchedule:
     final: bool = False        # this round's span holds all remaining audio
     rounds: int = 0            # completed full rounds
     continued: bool = False    # this span reopened right after a short one
-    in_span: int = 0           # audio tokens since the last <audio_start>
-    # generation sets this: a span the model opens must say something. The builder writes an
-    # empty <audio_start><audio_end> for an answer without audio, so checking accepts it.
+    # generation sets this: the first span must hold a group (an answer with no audio is
+    # silence). The builder writes an empty <audio_start><audio_end> for an answer without
+    # audio, so checking accepts it.
     nonempty_spans: bool = False
 
     def _at_group_boundary(self) -> bool:
@@ -80,7 +81,7 @@ class FormatSchedule:
             return {END}
         kind = LING if self.audio_pos % self.fmt.group_size < self.fmt.group[0] else SEM
         at_y = self.continued and Y is not None and self.span_count == Y
-        may_close = self._at_group_boundary() and (self.in_span > 0 or not self.nonempty_spans)
+        may_close = self._at_group_boundary() and (self.audio_pos > 0 or not self.nonempty_spans)
         return {kind, END} if may_close or at_y else {kind}
 
     def step(self, kind: str) -> None:
@@ -102,9 +103,7 @@ class FormatSchedule:
             elif self.phase == "short_closed":            # segment boundary: unbounded
                 self.final, self.continued = True, True
             self.phase = "audio"                          # from *_closed: a sub-span goes on
-            self.in_span = 0
         elif kind in (LING, SEM):
-            self.in_span += 1
             self.span_count += 1
             self.audio_pos += 1
         elif kind == END:
@@ -161,7 +160,7 @@ class FormatLogitsProcessor(LogitsProcessor):
     ``<|BOT|>assistant\\n``; with left padding all rows share it). ``banned_text_ids``:
     text-block ids never to emit (e.g. the tokenizer's <|reserved_k|> padding). The state
     of each row is advanced one token per call; it is rebuilt from scratch whenever the
-    rows do not extend the previous call's (beam reordering, a new generate call). Every
+    rows do not extend the previous call's (beam reordering, a new generate call). The first
     audio span the model opens holds at least one LLSSS group (``nonempty_spans``): an
     undertrained model would otherwise answer ``<audio_start><audio_end>``, a spoken answer
     with no sound.

@@ -37,7 +37,7 @@ import torch
 from transformers import DynamicCache
 
 from aqaa_ref.audio import AudioError, load_audio, save_audio
-from aqaa_ref.formats.answer_format import parse_answer
+from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.formats.text_tokenizer import decode_text
 from aqaa_ref.inference.generation import answer_processor, generate_answers
 from aqaa_ref.vocoder import StreamDecoder, Vocoder, to_vocoder_codes

@@ -17,16 +17,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from aqaa_ref import presets
 from aqaa_ref.audio import MelConfig, estimate_f0, log_mel, peak_normalize
 from aqaa_ref.data import phoneme_tokens
 from aqaa_ref.threads import torch_threads
 
 MEL = MelConfig()
+
+
+class TokenStreamConfig:
+    """What the linguistic and semantic configs share: ``frames_per_token`` mel frames (10 ms
+    each) per token, and presets read from the one table under ``component``."""
+
+    component: ClassVar[str]
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides):
+        return cls(**{**presets.preset(cls.component, name), **overrides})
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples per token at 16 kHz (960 linguistic, 640 semantic)."""
+        return self.frames_per_token * MEL.hop_length
+
+    @property
+    def rate_hz(self) -> float:
+        return MEL.sample_rate / self.hop_samples
 #: log-mel value of digital silence (log of the 1e-5 clamp): what padding looks like
 SILENCE = math.log(1e-5)
 

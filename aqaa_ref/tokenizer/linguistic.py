@@ -34,16 +34,17 @@ from tqdm.auto import tqdm
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.threads import torch_threads
 from aqaa_ref.tokenizer.ctc import PhonemeInventory, greedy_decode
-from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batches, load_clips, mel_stats,
-                                         pad_clip_batch, stack_frames)
+from aqaa_ref.tokenizer.features import (TokenStreamConfig, MEL, Clip, causal_log_mel, length_batches, load_clips,
+                                         mel_stats, pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
-from aqaa_ref import presets
 
 
 @dataclass(frozen=True)
-class LinguisticConfig:
-    """Model, codebook and training settings. Presets: :meth:`preset` ("tiny", "toy", "paper")."""
+class LinguisticConfig(TokenStreamConfig):
+    """Model, codebook and training settings. Presets: :meth:`from_preset` ("tiny", "toy", "paper")."""
+
+    component = "linguistic"
 
     dim: int = 160
     n_layers: int = 6
@@ -68,18 +69,6 @@ class LinguisticConfig:
     threads: int = 1               # torch threads while training (see features.torch_threads)
     seed: int = 0
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "LinguisticConfig":
-        return cls(**{**presets.preset("linguistic", name), **overrides})
-
-    @property
-    def hop_samples(self) -> int:
-        """Samples per token at 16 kHz (960)."""
-        return self.frames_per_token * MEL.hop_length
-
-    @property
-    def rate_hz(self) -> float:
-        return MEL.sample_rate / self.hop_samples
 
 
 class LinguisticTokenizer(nn.Module):

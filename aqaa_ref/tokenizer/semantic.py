@@ -38,16 +38,17 @@ from tqdm.auto import tqdm
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.threads import torch_threads
 from aqaa_ref.tokenizer.ctc import PhonemeInventory
-from aqaa_ref.tokenizer.features import (MEL, Clip, causal_log_mel, length_batches, load_clips, mel_stats,
-                                         pad_clip_batch, stack_frames)
+from aqaa_ref.tokenizer.features import (TokenStreamConfig, MEL, Clip, causal_log_mel, length_batches, load_clips,
+                                         mel_stats, pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, usage_stats
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
-from aqaa_ref import presets
 
 
 @dataclass(frozen=True)
-class SemanticConfig:
-    """Model, codebook and training settings. Presets: :meth:`preset` ("tiny", "toy", "paper")."""
+class SemanticConfig(TokenStreamConfig):
+    """Model, codebook and training settings. Presets: :meth:`from_preset` ("tiny", "toy", "paper")."""
+
+    component = "semantic"
 
     dim: int = 128
     n_layers: int = 4              # encoder blocks (causal)
@@ -75,18 +76,6 @@ class SemanticConfig:
     threads: int = 1
     seed: int = 0
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "SemanticConfig":
-        return cls(**{**presets.preset("semantic", name), **overrides})
-
-    @property
-    def hop_samples(self) -> int:
-        """Samples per token at 16 kHz (640)."""
-        return self.frames_per_token * MEL.hop_length
-
-    @property
-    def rate_hz(self) -> float:
-        return MEL.sample_rate / self.hop_samples
 
 
 class EMAQuantizer(nn.Module):

@@ -25,8 +25,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from aqaa_ref.formats.id_layout import GROUP, GROUP_SIZE
+from aqaa_ref.formats.id_layout import GROUP, GROUP_SIZE, interleave_2_3
 from aqaa_ref.vocoder.unet import TransformerBlock
+
+
+def interleave_codes(linguistic, semantic, n_linguistic: int) -> torch.Tensor:
+    """(Nl,), (Ns,) codebook indices -> (5G,) vocoder codes LLSSS, G = min(Nl // 2, Ns // 3).
+
+    Semantic codes are shifted by ``n_linguistic``; the incomplete tail group is dropped.
+    """
+    return interleave_2_3(torch.as_tensor(linguistic, dtype=torch.long), torch.as_tensor(semantic, dtype=torch.long),
+                          semantic_offset=n_linguistic)
 
 
 def check_codes(codes, n_linguistic: int, n_semantic: int) -> torch.Tensor:
