@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     # ------------------------------------------------------------------ 04-06 the training recipe
     # "toy" is the Recipe's field defaults (training/recipe.py); stages are TrainConfig fields
     "recipe": {
-        "tiny": dict(corpus=dict(preset="tiny", workers=1), tokenizer="tiny", text_vocab_size=300,
+        "tiny": dict(corpus=dict(preset="tiny", workers=1), tokenizer=dict(preset="tiny", text_vocab_size=300),
                      backbone=dict(preset="toy", hidden_size=32, intermediate_size=64, num_attention_heads=4,
                                    num_attention_groups=2, num_hidden_layers=2),
                      pretrain=_stage(4), sft1=_stage(6), sft2=_stage(3), dpo=_stage(3, 4), vocoder_preset="tiny",

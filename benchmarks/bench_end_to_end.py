@@ -40,11 +40,10 @@ RESULTS = Path(__file__).parent / "results"
 
 def training_seconds(assets: Assets, aqaa: AQAA) -> dict:
     """What each component took to train, from the records the cache keeps."""
-    from aqaa_ref.tokenizer import DualConfig
     from aqaa_ref.tokenizer.dual import tokenizer_dir
 
     out = {}
-    cfg = DualConfig.from_preset(assets.recipe.tokenizer, text_vocab_size=assets.recipe.text_vocab_size)
+    cfg = assets.recipe.tokenizer
     log = json.loads((tokenizer_dir(assets.corpus, cfg) / "train_log.json").read_text())
     out["tokenizer"] = sum(v for k, v in log.get("seconds", log).items() if k.endswith("seconds")
                            and isinstance(v, (int, float)) and "cpu" not in k)

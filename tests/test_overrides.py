@@ -13,10 +13,11 @@ def tiny():
 
 def test_nested_top_level_tuple_dict_and_vocoder_settings(tiny):
     r = apply_overrides(tiny, ["sft1.lr=1e-3", "dpo_beta=0.2", "merge_weights=4,4,2", "backbone.hidden_size=48",
-                               "vocoder.steps=17", "dpo_masked=false", "corpus.seed=3"])
+                               "vocoder.steps=17", "dpo_masked=false", "corpus.seed=3", "tokenizer.linguistic.steps=31"])
     assert r.sft1.lr == 1e-3 and r.dpo_beta == 0.2 and r.merge_weights == (4.0, 4.0, 2.0)
     assert r.backbone["hidden_size"] == 48 and r.vocoder.steps == 17 and r.dpo_masked is False
-    assert r.corpus.seed == 3
+    assert r.corpus.seed == 3 and r.tokenizer.linguistic.steps == 31
+    assert r.stage_key("pretrain") != tiny.stage_key("pretrain")       # other codes: every stage re-runs
     assert tiny.sft1.lr != 1e-3 and tiny.vocoder.steps != 17          # the original is untouched
 
 

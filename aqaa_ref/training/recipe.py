@@ -53,8 +53,8 @@ class Recipe:
 
     name: str = "toy"
     corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig.from_preset("toy"))
-    tokenizer: str = "toy"                    # DualConfig preset
-    text_vocab_size: int = 512
+    # the dual tokenizer, laid out for this recipe's text vocabulary (the BPE's 512 ids)
+    tokenizer: DualConfig = field(default_factory=lambda: DualConfig.from_preset("toy", text_vocab_size=512))
     backbone: dict = field(default_factory=lambda: dict(preset="toy"))
     format: str = "ratio_10_15"
     concat_mode: str = "marker_preserving"
@@ -90,6 +90,8 @@ class Recipe:
     def from_preset(cls, name: str, **overrides) -> "Recipe":
         """The recipe of a preset (aqaa_ref/presets.py: "toy" is this class's field defaults)."""
         kw = presets.preset("recipe", name)
+        if isinstance(kw.get("tokenizer"), dict):
+            kw["tokenizer"] = DualConfig.from_preset(kw["tokenizer"].pop("preset"), **kw["tokenizer"])
         if isinstance(kw.get("corpus"), dict):
             kw["corpus"] = CorpusConfig.from_preset(kw["corpus"].pop("preset"), **kw["corpus"])
         for stage in ("pretrain", "sft1", "sft2", "dpo"):
@@ -101,8 +103,8 @@ class Recipe:
         """The settings that determine one stage's own result (its parents' keys are added)."""
         # the tokenizer enters by its full config (not only its preset name): a changed
         # tokenizer setting gives other audio codes, so every stage must re-run
-        tok = DualConfig.from_preset(self.tokenizer, text_vocab_size=self.text_vocab_size)
-        common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=self.text_vocab_size,
+        tok = self.tokenizer
+        common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=tok.text_vocab_size,
                       format=self.format, concat_mode=self.concat_mode, seed=self.seed)
         own = {"pretrain": dict(backbone=self.backbone, mix=self.pretrain_mix, train=self.pretrain),
                "sft1": dict(train=self.sft1, aqta_fraction=self.aqta_fraction),
@@ -126,9 +128,7 @@ class Assets:
     def __init__(self, recipe: Recipe, progress: bool = True):
         self.recipe = recipe
         self.corpus = build_corpus(recipe.corpus, progress=progress)
-        self.dual = load_or_train_dual(self.corpus, DualConfig.from_preset(recipe.tokenizer,
-                                                                      text_vocab_size=recipe.text_vocab_size),
-                                       progress=progress)
+        self.dual = load_or_train_dual(self.corpus, recipe.tokenizer, progress=progress)
         self.vocab: AudioVocab = self.dual.vocab
         self.table = tokenize_corpus(self.corpus, self.dual, progress=progress)
         self.tok = self._text_tokenizer()
