@@ -55,11 +55,23 @@ def _cmd_data_samples(args) -> int:
     return 0
 
 
+def _recipe(args):
+    """The recipe of ``--preset`` with every ``--set KEY=VALUE`` applied (validated first)."""
+    from aqaa_ref.overrides import apply_overrides
+    from aqaa_ref.training.recipe import Recipe
+
+    recipe = apply_overrides(Recipe.from_preset(args.preset), getattr(args, "set", []))
+    if getattr(args, "set", []):
+        print("overrides: " + ", ".join(args.set), file=sys.stderr)
+    return recipe
+
+
 def _load_aqaa(args):
     from aqaa_ref.inference.pipeline import AQAA
 
+    recipe = _recipe(args)
     t0 = time.perf_counter()
-    aqaa = AQAA.from_recipe(args.preset, stage=args.stage, progress=not args.quiet)
+    aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet)
     if not args.quiet:
         print(f"models ready in {time.perf_counter() - t0:.1f} s (preset {args.preset}, backbone stage {args.stage})",
               file=sys.stderr)
@@ -128,10 +140,10 @@ def _demo_judge(preset: str):
 def _cmd_eval(args) -> int:
     from aqaa_ref.evaluation.judges import Judges
     from aqaa_ref.evaluation.scoring import answer_records, evaluate, style_contrasts
-    from aqaa_ref.training.recipe import Assets, Recipe, strided
+    from aqaa_ref.training.recipe import Assets, strided
     from aqaa_ref.viz import radar_plot
 
-    recipe = Recipe.from_preset(args.preset)
+    recipe = _recipe(args)
     assets = Assets(recipe, progress=not args.quiet)
     from aqaa_ref.inference.pipeline import AQAA
 
@@ -163,13 +175,10 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from aqaa_ref.overrides import apply_overrides
     from aqaa_ref.inference.generation import evaluate_stages
-    from aqaa_ref.training.recipe import Assets, Recipe, run_recipe
+    from aqaa_ref.training.recipe import Assets, run_recipe
 
-    recipe = apply_overrides(Recipe.from_preset(args.preset), args.set)
-    if args.set:
-        print("overrides: " + ", ".join(args.set))
+    recipe = _recipe(args)
     t0 = time.perf_counter()
     assets = Assets(recipe)
     print(f"corpus, tokenizers and audio codes ready in {time.perf_counter() - t0:.1f} s")
@@ -208,11 +217,17 @@ def _cmd_ablate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m aqaa_ref", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
+    def set_arg(sp):
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one recipe setting, e.g. --set sft1.lr=1e-3 --set vocoder.steps=4000 "
+                             "(repeatable; keys are the fields of aqaa_ref.training.recipe.Recipe)")
+
     def model_args(sp):
         sp.add_argument("--preset", default="toy", choices=["tiny", "toy"])
         sp.add_argument("--stage", default="merge", choices=["sft1", "sft2", "dpo", "merge"],
                         help="which backbone checkpoint answers")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        set_arg(sp)
 
     demo = sub.add_parser("demo", help="train or reuse the toy models and answer the shipped questions")
     model_args(demo)
@@ -235,9 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     tr.add_argument("--no-eval", dest="eval", action="store_false")
     tr.add_argument("--limit", type=int, default=None, help="score only the first N test questions")
-    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one recipe setting, e.g. --set sft1.lr=1e-3 --set vocoder.steps=4000 "
-                         "(repeatable; keys are the fields of aqaa_ref.training.recipe.Recipe)")
+    set_arg(tr)
     tr.set_defaults(func=_cmd_train)
     ab = sub.add_parser("ablate", help="run one of the paper's ablations at toy scale and print its table")
     ab.add_argument("name", choices=ABLATION_CHOICES)

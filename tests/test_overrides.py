@@ -1,9 +1,15 @@
 """--set KEY=VALUE: validated overrides of the recipe that enter the cache keys."""
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from aqaa_ref.__main__ import main
 from aqaa_ref.overrides import apply_overrides
 from aqaa_ref.training.recipe import Recipe
+from aqaa_ref.vocoder import VocoderConfig
+
+VOCODER_FIELDS = [f.name for f in dataclasses.fields(VocoderConfig)]
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +53,13 @@ def test_cli_refuses_a_bad_override_before_training(capsys):
     assert main(["train", "--preset", "tiny", "--set", "sft1.lrr=1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --set sft1.lrr: TrainConfig has no setting 'lrr'") and "\n" not in err
+
+
+QUESTION = str(Path(__file__).resolve().parent.parent / "data_samples" / "q00_logical_reasoning_en_seen.wav")
+
+
+@pytest.mark.parametrize("command", [["demo"], ["eval"], ["answer", QUESTION]])
+def test_every_model_command_takes_and_validates_set(command, capsys):
+    assert main([*command, "--preset", "tiny", "--set", "vocoder.stepz=1"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --set vocoder.stepz: VocoderConfig has no setting 'stepz' "
+                                               "(known: " + ", ".join(VOCODER_FIELDS) + ")")
