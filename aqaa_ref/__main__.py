@@ -140,7 +140,8 @@ def _demo_judge(preset: str):
 def _cmd_eval(args) -> int:
     from aqaa_ref.evaluation.judges import Judges
     from aqaa_ref.evaluation.scoring import answer_records, evaluate, style_contrasts
-    from aqaa_ref.training.recipe import Assets, strided
+    from aqaa_ref.training.recipe import Assets
+    from aqaa_ref.data import strided
     from aqaa_ref.viz import radar_plot
 
     recipe = _recipe(args)

@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 
 from aqaa_ref.cache import atomic_write_json
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.judges import Judges
 from aqaa_ref.evaluation.scoring import AnswerRecord, answer_records, evaluate, style_contrasts
 from aqaa_ref.inference.generation import same_answer
 from aqaa_ref.inference.pipeline import AQAA
-from aqaa_ref.training.recipe import Assets, Recipe, strided
+from aqaa_ref.training.recipe import Assets, Recipe
 
 RESULTS = Path(__file__).parent / "results"
 

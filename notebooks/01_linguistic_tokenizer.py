@@ -42,7 +42,7 @@ from aqaa_ref.tokenizer import (DualConfig, DualTokenizer, load_or_train_dual, t
                                 fit_kmeans, usage_stats, load_clips, CHUNK_SAMPLES)
 from aqaa_ref.tokenizer.kmeans import kmeans_plus_plus
 from aqaa_ref.tokenizer.ctc import greedy_decode, forced_align
-from aqaa_ref.tokenizer.features import spread
+from aqaa_ref.data import strided
 from aqaa_ref.tokenizer.linguistic import describe, encoder_outputs
 from aqaa_ref.tokenizer.probes import collect, per_by_voice, codebook_usage, probe_table
 
@@ -228,7 +228,7 @@ n_train = 40 if QUICK else 800
 train_clips = load_clips(corpus, "train", limit=n_train, with_f0=False, progress=False)
 feats = encoder_outputs(lin, train_clips)                       # (tokens, d)
 train_utts = collect(tok, corpus, "train", limit=n_train)
-train_w = [tok.prepare(corpus.load(r, sample_rate=16_000)) for _, r in spread(corpus.utterances("train"), n_train)]  # same clips as collect()
+train_w = [tok.prepare(corpus.load(r, sample_rate=16_000)) for _, r in strided(corpus.utterances("train"), n_train)]  # same clips as collect()
 test_w = [tok.prepare(corpus.load(r, sample_rate=16_000)) for _, r in corpus.utterances("test")]
 ks = (4, 16) if QUICK else (128, 256, 512, 1024)
 rows = []

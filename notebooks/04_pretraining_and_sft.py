@@ -309,7 +309,7 @@ for name, path in (("best", best), ("worst", worst)):
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.inference.generation import score_memoised, by_condition
-from aqaa_ref.training.recipe import strided
+from aqaa_ref.data import strided
 
 # %%
 first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores

@@ -362,7 +362,7 @@ plt.tight_layout(); plt.show()
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.inference.generation import score_memoised, by_condition
-from aqaa_ref.training.recipe import strided
+from aqaa_ref.data import strided
 
 # %%
 N_EVAL = 8 if QUICK else 64

@@ -143,7 +143,7 @@ for x in names:
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
 # by_condition: summarize overall and per test condition; strided: every k-th item (what evaluate_stages(limit=n) scores)
 from aqaa_ref.inference.generation import score_memoised, by_condition
-from aqaa_ref.training.recipe import strided
+from aqaa_ref.data import strided
 
 # %%
 N_TF, N_GEN = (8, 8) if QUICK else (128, 64)   # N_GEN = the subset of notebooks 04-05 (memoised answers)

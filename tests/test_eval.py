@@ -170,7 +170,8 @@ def test_answer_records_is_batched_generate_parse_and_vocode():
     from aqaa_ref.formats.text_tokenizer import decode_text
     from aqaa_ref.inference.generation import generate_answers
     from aqaa_ref.inference.pipeline import AQAA
-    from aqaa_ref.training.recipe import Assets, Recipe, strided
+    from aqaa_ref.training.recipe import Assets, Recipe
+    from aqaa_ref.data import strided
     from aqaa_ref.vocoder import to_vocoder_codes
 
     recipe = Recipe.from_preset("tiny")

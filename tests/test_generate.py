@@ -3,8 +3,9 @@ import pytest
 import torch
 
 import aqaa_ref.inference.generation as generate
+from aqaa_ref.data import strided
 from aqaa_ref.inference.generation import AnswerScore, by_condition, score_memoised, summarize, weights_key
-from aqaa_ref.training.recipe import Assets, Recipe, run_stage, strided
+from aqaa_ref.training.recipe import Assets, Recipe, run_stage
 
 
 class _Item:

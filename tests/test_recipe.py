@@ -30,7 +30,7 @@ def test_a_changed_tokenizer_setting_reruns_every_stage():
 
 
 def test_strided_subsets_cover_the_split():
-    from aqaa_ref.training.recipe import strided
+    from aqaa_ref.data import strided
 
     items = [f"{fam}-{k}" for fam in "abcdefg" for k in range(10)]
     sub = strided(items, 7)

@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from aqaa_ref import presets
 from aqaa_ref.audio import load_audio, resample, save_audio
 from aqaa_ref.cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
 from aqaa_ref.data.styles import Speech
 from aqaa_ref.data.tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
-from aqaa_ref import presets
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 
@@ -266,3 +266,14 @@ def load_corpus(root) -> Corpus:
     cfg = CorpusConfig(**json.loads((root / "config.json").read_text()))
     items = [Item.from_dict(json.loads(line)) for line in manifest.read_text().splitlines() if line.strip()]
     return Corpus(root, items, cfg)
+
+
+def strided(items: list, limit: int | None) -> list:
+    """``limit`` items evenly spaced over ``items``: item ``k * n // limit`` for k < limit (all
+    of them when ``limit`` is None, 0 or at least ``len(items)``).
+
+    Corpus splits are ordered by task family, so the first N items would all be English
+    arithmetic; an evenly spaced subset covers every family, language and condition."""
+    if not limit or limit >= len(items):
+        return list(items)
+    return [items[k * len(items) // limit] for k in range(limit)]

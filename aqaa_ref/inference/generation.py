@@ -29,10 +29,11 @@ import torch
 from transformers import LogitsProcessorList
 
 from aqaa_ref.cache import atomic_write_json, cache_dir
-from aqaa_ref.formats.parse import ParsedAnswer, parse_answer
+from aqaa_ref.data import strided
 from aqaa_ref.formats.constrained import FormatLogitsProcessor
+from aqaa_ref.formats.parse import ParsedAnswer, parse_answer
 from aqaa_ref.formats.text_tokenizer import decode_text
-from aqaa_ref.training.recipe import Assets, strided
+from aqaa_ref.training.recipe import Assets
 
 
 @torch.no_grad()

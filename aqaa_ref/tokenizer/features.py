@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from aqaa_ref import presets
 from aqaa_ref.audio import MelConfig, estimate_f0, log_mel, peak_normalize
-from aqaa_ref.data import phoneme_tokens
+from aqaa_ref.data import phoneme_tokens, strided
 from aqaa_ref.threads import torch_threads
 
 MEL = MelConfig()
@@ -94,22 +94,11 @@ def frame_f0(wav: torch.Tensor, n_frames: int, sample_rate: int = MEL.sample_rat
     return out
 
 
-def spread(items: list, limit: int | None) -> list:
-    """``limit`` items evenly spaced over ``items`` (all of them if limit is None or larger).
-
-    Corpus splits are ordered by task family, so the first N clips would all be English
-    arithmetic; an evenly spaced subset covers every family and language.
-    """
-    if limit is None or limit >= len(items):
-        return list(items)
-    return [items[i * len(items) // limit] for i in range(limit)]
-
-
 def load_clips(corpus, split: str = "train", limit: int | None = None, with_f0: bool = True,
                progress: bool = True) -> list[Clip]:
     """The distinct clips of a corpus split (``limit``: an evenly spaced subset), peak-normalised
     as Step-Audio does, as :class:`Clip`s."""
-    utts = spread(corpus.utterances(split), limit)
+    utts = strided(corpus.utterances(split), limit)
     with torch_threads(1):
         return [clip_from_wav(corpus.load(r, sample_rate=MEL.sample_rate), r.phonemes, speech, with_f0)
                 for speech, r in tqdm(utts, desc=f"features ({split})", unit="clip", disable=not progress)]

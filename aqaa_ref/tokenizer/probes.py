@@ -28,10 +28,11 @@ import torch.nn.functional as F
 
 from aqaa_ref.audio import median_f0
 from aqaa_ref.data import phoneme_tokens
+from aqaa_ref.data import strided
 from aqaa_ref.data.styles import UNSEEN_VOICE
 from aqaa_ref.threads import torch_threads
 from aqaa_ref.tokenizer.ctc import forced_align, greedy_decode, phoneme_error_rate, slot_labels
-from aqaa_ref.tokenizer.features import causal_log_mel, spread
+from aqaa_ref.tokenizer.features import causal_log_mel
 from aqaa_ref.tokenizer.kmeans import usage_stats
 
 
@@ -55,9 +56,9 @@ class Utterance:
 def collect(tok, corpus, split: str = "test", limit: int | None = None, progress: bool = False) -> list[Utterance]:
     """Encode a split's distinct clips and align their phonemes. -> list of :class:`Utterance`.
 
-    ``limit``: keep that many clips, evenly spaced over the split (``features.spread``).
+    ``limit``: keep that many clips, evenly spaced over the split (``aqaa_ref.data.strided``).
     """
-    utts = spread(corpus.utterances(split), limit)
+    utts = strided(corpus.utterances(split), limit)
     wavs = [tok.prepare(corpus.load(r, sample_rate=16_000)) for _, r in utts]
     codes = tok.encode_batch(wavs, progress=progress)
     ling = tok.linguistic

@@ -234,12 +234,3 @@ def run_recipe(recipe: Recipe, stages=STAGES, progress: bool = True, assets: Ass
     return {s: run_stage(s, assets, progress) for s in stages}
 
 
-def strided(items: list, limit: int | None) -> list:
-    """Every k-th item so that about ``limit`` remain (all of them when limit is None)."""
-    if not limit or limit >= len(items):
-        return list(items)
-    step = len(items) / limit
-    return [items[int(k * step)] for k in range(limit)]
-
-
-

@@ -6,13 +6,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, Variant, _builder, _eval_estimate, _generate_cached,
                                                   _train_key, _variant_dir, train_variants)
 from aqaa_ref.formats.answer_format import Format, get_format
 from aqaa_ref.formats.id_layout import IGNORE_INDEX, whole_groups
 from aqaa_ref.inference.generation import score_answers
 from aqaa_ref.training.loop import load_weights
-from aqaa_ref.training.recipe import Assets, strided
+from aqaa_ref.training.recipe import Assets
 from aqaa_ref.training.sequences import pad_collate
 from aqaa_ref.training.sequences import AudioTable, SequenceBuilder, pretrain_examples, sft_examples
 

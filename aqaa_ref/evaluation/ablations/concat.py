@@ -1,11 +1,12 @@
 """Multi-segment concatenation (paper Table 2): marker-preserving, marker removal, pre-interleaved."""
 from __future__ import annotations
 
-from aqaa_ref.formats.parse import parse_answer
-from aqaa_ref.training.loop import load_weights
-from aqaa_ref.training.recipe import Assets, run_stage, strided
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _builder, _eval_estimate,
                                                   _generate_cached, _sft_variant, train_variants)
+from aqaa_ref.formats.parse import parse_answer
+from aqaa_ref.training.loop import load_weights
+from aqaa_ref.training.recipe import Assets, run_stage
 
 
 # ----------------------------------------------------------------------------- 2. concat

@@ -8,11 +8,12 @@ from dataclasses import replace
 import torch
 
 from aqaa_ref.cache import atomic_write_json, config_hash
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _eval_estimate, _generate_cached,
                                                   scores_dir)
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.training.dpo import kept_positions, sequence_logps
-from aqaa_ref.training.recipe import Assets, run_stage, strided
+from aqaa_ref.training.recipe import Assets, run_stage
 from aqaa_ref.training.sequences import pad_collate, preference_pairs
 
 

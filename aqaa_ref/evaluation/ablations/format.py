@@ -1,10 +1,11 @@
 """Output format (paper Table 1): 10:15 against 3:5, 6:50, text-CoT and audio-only."""
 from __future__ import annotations
 
-from aqaa_ref.training.loop import load_weights
-from aqaa_ref.training.recipe import Assets, run_stage, strided
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _builder, _eval_estimate,
                                                   _generate_cached, _sft_variant, train_variants)
+from aqaa_ref.training.loop import load_weights
+from aqaa_ref.training.recipe import Assets, run_stage
 
 
 def format_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, progress: bool = True) -> list:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from aqaa_ref.cache import config_hash
-from aqaa_ref.training.merge import merge_state_dicts
-from aqaa_ref.training.recipe import Assets, run_stage, strided
+from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _eval_estimate, _generate_cached)
+from aqaa_ref.training.merge import merge_state_dicts
+from aqaa_ref.training.recipe import Assets, run_stage
 
 
 # ----------------------------------------------------------------------------- 5. merge
