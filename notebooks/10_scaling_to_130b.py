@@ -228,7 +228,7 @@ for batch in (1, 4, 16, 64):
 # ```
 #
 # Two things to know: on CPU, accelerate 1.15 silently turns an FSDP config into DDP;
-# `launch_toy.fsdp_on_cpu` switches it back so the CPU run really shards. And the shared loop
+# `aqaa_ref.scaling.launch.fsdp_on_cpu` switches it back so the CPU run really shards. And the shared loop
 # saves a full (gathered) state dict: fine to a few billion parameters, but at 130B a
 # checkpoint must be saved sharded (torch.distributed.checkpoint), which the loop does not do yet.
 #

@@ -97,7 +97,7 @@ class Recipe:
         for stage in ("pretrain", "sft1", "sft2", "dpo"):
             if isinstance(kw.get(stage), dict):
                 kw[stage] = TrainConfig(**kw[stage])
-        return cls(**{**({"name": name} if kw else {}), **kw, **overrides})
+        return cls(**{"name": name, **kw, **overrides})
 
     def stage_config(self, stage: str) -> dict:
         """The settings that determine one stage's own result (its parents' keys are added)."""
