@@ -61,3 +61,18 @@ def test_parallel_synthesis_in_processes_matches_serial():
     serial = [w for w, _, _ in synthesize_many(reqs, workers=1)]
     parallel = [w for w, _, _ in synthesize_many(reqs, workers=2, chunksize=2)]
     assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
+
+
+def test_breathy_voices_give_the_same_samples_in_every_process():
+    """f2, f3 and f5 add breath noise; its generator is seeded at every load, so two processes
+    (another address space, another clock) give the same samples (they did not before)."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib\n"
+            "from aqaa_ref.data import synthesize\n"
+            "print(' '.join(hashlib.md5(synthesize('what is three plus four', 'en', v, 160, 40)[0].tobytes())"
+            ".hexdigest() for v in ('f2', 'f3', 'f5')))\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout.split()) == 3

@@ -7,9 +7,11 @@ PyPI wheel ``espeakng-loader``.
 
 libespeak-ng keeps *global* state: one voice and one parameter set per process, and
 static variables that no API resets (its pitch "flutter" index advances across
-utterances, so the same call twice gives slightly different samples). To make identical
-inputs give identical samples, :func:`synthesize` loads the library afresh for every
-utterance and unloads it afterwards (about 5 ms), under a lock. Parallel synthesis must
+utterances, so the same call twice gives slightly different samples), and the breathy
+voice variants (f2, f3, f5) draw noise from a generator seeded from the clock, so they
+differed from process to process. To make identical inputs give identical samples,
+:func:`synthesize` loads the library afresh for every utterance, seeds that generator
+(``espeak_ng_SetRandSeed``) and unloads the library afterwards (about 5 ms), under a lock. Parallel synthesis must
 use processes, not threads (see :func:`synthesize_many`).
 
     >>> wav, sr, phonemes = synthesize("what is three plus four", language="en", voice="m1")
@@ -48,6 +50,10 @@ class SynthesisError(RuntimeError):
     """eSpeak refused the request (unknown language or voice, bad parameter)."""
 
 
+#: seed of libespeak-ng's noise generator (breathy voices), set at every load
+_NOISE_SEED = 1
+
+
 class _Espeak:
     """One loaded instance of libespeak-ng (see :meth:`close`)."""
 
@@ -68,11 +74,14 @@ class _Espeak:
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         # The path argument is the folder that *contains* espeak-ng-data.
         data_parent = str(__import__("pathlib").Path(espeakng_loader.get_data_path()).parent)
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_parent.encode(), 0)
         if rate <= 0:
             raise SynthesisError(f"espeak_Initialize failed (returned {rate})")
+        lib.espeak_ng_SetRandSeed(_NOISE_SEED)   # breath noise: the same draws in every process
         self.sample_rate = rate
         self.lib = lib
         self._chunks: list[np.ndarray] = []
