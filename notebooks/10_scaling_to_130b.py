@@ -60,13 +60,13 @@ print("quick mode" if QUICK else "full mode")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def preset(name):
+def backbone_config(name):
     return Step1Config.from_preset(name, **({"vocab_size": 2048} if name == "toy" else {}))
 
 print(f"{'preset':16s} {'params':>9s} {'per layer':>10s} {'bf16 GB':>8s} {'train GB':>9s} "
       f"{'GFLOP/tok':>10s} {'KV kB/tok':>10s}")
 for name in STEP1_PRESETS:
-    cfg = preset(name)
+    cfg = backbone_config(name)
     n = count_parameters(cfg)
     print(f"{name:16s} {n['total'] / 1e9:8.3f}B {n['per_layer'] / 1e6:9.1f}M {n['total'] * 2 / GB:8.2f} "
           f"{n['total'] * 16 / GB:9.1f} {flops_per_token(cfg, 4096) / 1e9:10.2f} "
@@ -91,7 +91,7 @@ for name in STEP1_PRESETS:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cfg = preset("step-audio-130b")
+cfg = backbone_config("step-audio-130b")
 d, f, kv = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_groups * cfg.head_dim
 act = 2
 by_hand = {
@@ -132,7 +132,7 @@ print(min_gpus(cfg, TrainSetup(seq_len=4096, activation_checkpointing=False)).re
 print(f"{'preset':16s} {'seq':>5s}  {'ckpt: GPUs':>10s}  {'no ckpt: GPUs':>13s}   (FSDP full shard, 80 GB, micro-batch 1)")
 for name in ("100m", "1b", "tts-3b", "step-audio-130b"):
     for seq in (4096, 8192):
-        row = [min_gpus(preset(name), TrainSetup(seq_len=seq, activation_checkpointing=ac)).n_gpus
+        row = [min_gpus(backbone_config(name), TrainSetup(seq_len=seq, activation_checkpointing=ac)).n_gpus
                for ac in (True, False)]
         print(f"{name:16s} {seq:5d}  {str(row[0]):>10s}  {str(row[1]):>13s}")
 
