@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import LogitsProcessorList
@@ -33,7 +34,9 @@ from aqaa_ref.data import strided
 from aqaa_ref.formats.constrained import FormatLogitsProcessor
 from aqaa_ref.formats.parse import ParsedAnswer, parse_answer
 from aqaa_ref.formats.text_tokenizer import decode_text
-from aqaa_ref.training.recipe import Assets
+
+if TYPE_CHECKING:                 # only an annotation: importing the recipe would load every model's code
+    from aqaa_ref.training.recipe import Assets
 
 
 @torch.no_grad()
