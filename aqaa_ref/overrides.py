@@ -61,7 +61,9 @@ def _set(obj, path: list[str], text: str, key: str):
         return {**obj, name: _set(current, rest, text, key) if rest else _parse(key, text, current)}
     if not dataclasses.is_dataclass(obj):
         raise ValueError(f"--set {key}: {type(obj).__name__} has no settings below it")
-    names = [f.name for f in dataclasses.fields(obj)]
+    # a config may name its own settings (Step1Config: not transformers' generic fields)
+    own = getattr(obj, "hyperparameters", None)
+    names = list(own()) if callable(own) else [f.name for f in dataclasses.fields(obj)]
     if name not in names:
         raise ValueError(f"--set {key}: {type(obj).__name__} has no setting {name!r} (known: {', '.join(names)})")
     current = getattr(obj, name)

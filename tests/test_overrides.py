@@ -21,7 +21,7 @@ def test_nested_top_level_tuple_dict_and_vocoder_settings(tiny):
     r = apply_overrides(tiny, ["sft1.lr=1e-3", "dpo_beta=0.2", "merge_weights=4,4,2", "backbone.hidden_size=48",
                                "vocoder.steps=17", "dpo_masked=false", "corpus.seed=3", "tokenizer.linguistic.steps=31"])
     assert r.sft1.lr == 1e-3 and r.dpo_beta == 0.2 and r.merge_weights == (4.0, 4.0, 2.0)
-    assert r.backbone["hidden_size"] == 48 and r.vocoder.steps == 17 and r.dpo_masked is False
+    assert r.backbone.hidden_size == 48 and r.vocoder.steps == 17 and r.dpo_masked is False
     assert r.corpus.seed == 3 and r.tokenizer.linguistic.steps == 31
     assert r.stage_key("pretrain") != tiny.stage_key("pretrain")       # other codes: every stage re-runs
     assert tiny.sft1.lr != 1e-3 and tiny.vocoder.steps != 17          # the original is untouched
@@ -40,7 +40,7 @@ def test_overrides_enter_the_cache_keys_of_what_depends_on_them(tiny):
     ("sft1.steps=many", "--set sft1.steps: expected an integer, got 'many'"),
     ("sft1.lr=fast", "--set sft1.lr: expected a number, got 'fast'"),
     ("dpo_masked=maybe", "--set dpo_masked: expected true or false, got 'maybe'"),
-    ("backbone.width=3", "--set backbone.width: unknown key 'width'"),
+    ("backbone.width=3", "--set backbone.width: Step1Config has no setting 'width' (known: vocab_size, hidden_size"),
     ("sft1.lr", "expected KEY=VALUE"),
 ])
 def test_bad_overrides_are_one_line_errors_naming_the_key(tiny, item, message):

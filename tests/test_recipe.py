@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from aqaa_ref.backbone.model import Step1Config
 from aqaa_ref.training.recipe import STAGES, Assets, Recipe, run_recipe
 
 
@@ -27,6 +28,18 @@ def test_a_changed_tokenizer_setting_reruns_every_stage():
     tok = base.tokenizer
     changed = replace(base, tokenizer=replace(tok, linguistic=replace(tok.linguistic, codebook_size=32)))
     assert all(changed.stage_key(s) != keys[s] for s in STAGES)
+
+
+def test_the_backbone_is_a_step1_config_whose_vocab_follows_the_tokenizer():
+    r = Recipe.from_preset("tiny")
+    assert isinstance(r.backbone, Step1Config) and r.backbone.hidden_size == 32
+    assert r.backbone.vocab_size == r.tokenizer.vocab.size == 300 + 16 + 16
+    wider = replace(r, tokenizer=replace(r.tokenizer, text_vocab_size=400))
+    assert wider.backbone.vocab_size == 400 + 16 + 16 and wider.backbone.hidden_size == 32
+    # the key hashes Step-1's own fields only: transformers' generic config fields (its
+    # version, dtype, ...) do not enter it, so a lock refresh does not retrain the models
+    assert set(r.stage_config("pretrain")["backbone"]) == set(Step1Config.__annotations__)
+    assert "transformers_version" not in r.stage_config("pretrain")["backbone"]
 
 
 def test_strided_subsets_cover_the_split():

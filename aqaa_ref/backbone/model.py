@@ -93,6 +93,10 @@ class Step1Config(PreTrainedConfig):
             raise ValueError("preset 'toy' needs vocab_size=... (e.g. AudioVocab(...).size)")
         return cls(**{**kw, **overrides})
 
+    def hyperparameters(self) -> dict:
+        """Step-1's own fields (not transformers' generic ones): what a cache key should hash."""
+        return {name: getattr(self, name) for name in Step1Config.__annotations__}
+
 
 def count_parameters(cfg: Step1Config) -> dict[str, int]:
     """Analytic parameter count (equals ``sum(p.numel())``), split by part.

@@ -68,6 +68,11 @@ class DualConfig:
         return cls(name=d["name"], linguistic=LinguisticConfig(**d["linguistic"]),
                    semantic=SemanticConfig(**d["semantic"]), text_vocab_size=d["text_vocab_size"])
 
+    @property
+    def vocab(self) -> AudioVocab:
+        """The id layout these tokenizers give (known before they are trained)."""
+        return AudioVocab(self.text_vocab_size, self.linguistic.codebook_size, self.semantic.codebook_size)
+
     def training_key(self, corpus_config=None) -> str:
         """Hash of everything that determines the trained weights (not text_vocab_size)."""
         return config_hash(self.linguistic, self.semantic, corpus_config)
@@ -85,7 +90,7 @@ class DualTokenizer:
         self.linguistic, self.semantic = linguistic.eval(), semantic.eval()
         self.threads = threads
         self.config = DualConfig(name, linguistic.cfg, semantic.cfg, text_vocab_size)
-        self.vocab = AudioVocab(text_vocab_size, linguistic.cfg.codebook_size, semantic.cfg.codebook_size)
+        self.vocab = self.config.vocab
         if linguistic.cfg.hop_samples * GROUP[0] != GROUP_SAMPLES or semantic.cfg.hop_samples * GROUP[1] != GROUP_SAMPLES:
             raise ValueError("tokenizer rates must give 2 linguistic and 3 semantic tokens per 120 ms")
 

@@ -17,6 +17,7 @@ linguistic CTC head, matches eSpeak's phonemes within ``sft2_max_per``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -38,8 +39,8 @@ from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
 from aqaa_ref.training.dpo import make_dpo_loss_fn, pair_count, reference_logps
 from aqaa_ref.training.loop import TrainConfig, latest_checkpoint, load_weights, train
 from aqaa_ref.training.merge import merge_state_dicts
-from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, SequenceBuilder, preference_pairs, pretrain_examples,
-                                         sft_examples, tokenize_corpus)
+from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
+                                         pretrain_examples, sft_examples, tokenize_corpus)
 from aqaa_ref.vocoder.flow import VocoderConfig
 from aqaa_ref.vocoder.mel2wav import Mel2WavConfig
 
@@ -55,7 +56,8 @@ class Recipe:
     corpus: CorpusConfig = field(default_factory=lambda: CorpusConfig.from_preset("toy"))
     # the dual tokenizer, laid out for this recipe's text vocabulary (the BPE's 512 ids)
     tokenizer: DualConfig = field(default_factory=lambda: DualConfig.from_preset("toy", text_vocab_size=512))
-    backbone: dict = field(default_factory=lambda: dict(preset="toy"))
+    # the Step-1 backbone; its vocab_size always follows the tokenizer's id layout. None = the toy preset
+    backbone: Step1Config | None = None
     format: str = "ratio_10_15"
     concat_mode: str = "marker_preserving"
     pretrain_mix: dict = field(default_factory=lambda: dict(continuation=0.5, asr=1.0, tts=0.5, interleaved=1.0))
@@ -81,6 +83,11 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
+        size = self.tokenizer.vocab.size
+        if self.backbone is None:
+            self.backbone = Step1Config.from_preset("toy", vocab_size=size)
+        elif self.backbone.vocab_size != size:
+            self.backbone = dataclasses.replace(self.backbone, vocab_size=size)
         if self.vocoder is None:
             self.vocoder = VocoderConfig.from_preset(self.vocoder_preset)
         if self.mel2wav is None:
@@ -92,6 +99,10 @@ class Recipe:
         kw = presets.preset("recipe", name)
         if isinstance(kw.get("tokenizer"), dict):
             kw["tokenizer"] = DualConfig.from_preset(kw["tokenizer"].pop("preset"), **kw["tokenizer"])
+        if isinstance(kw.get("backbone"), dict):
+            vocab = (kw.get("tokenizer") or Recipe.__dataclass_fields__["tokenizer"].default_factory()).vocab
+            kw["backbone"] = Step1Config.from_preset(kw["backbone"].pop("preset"), **{"vocab_size": vocab.size,
+                                                                                     **kw["backbone"]})
         if isinstance(kw.get("corpus"), dict):
             kw["corpus"] = CorpusConfig.from_preset(kw["corpus"].pop("preset"), **kw["corpus"])
         for stage in ("pretrain", "sft1", "sft2", "dpo"):
@@ -106,7 +117,7 @@ class Recipe:
         tok = self.tokenizer
         common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=tok.text_vocab_size,
                       format=self.format, concat_mode=self.concat_mode, seed=self.seed)
-        own = {"pretrain": dict(backbone=self.backbone, mix=self.pretrain_mix, train=self.pretrain),
+        own = {"pretrain": dict(backbone=self.backbone.hyperparameters(), mix=self.pretrain_mix, train=self.pretrain),
                "sft1": dict(train=self.sft1, aqta_fraction=self.aqta_fraction),
                "sft2": dict(train=self.sft2, max_per=self.sft2_max_per),
                "dpo": dict(train=self.dpo, beta=self.dpo_beta, masked=self.dpo_masked,
@@ -146,10 +157,8 @@ class Assets:
         return tok
 
     def new_model(self) -> Step1ForCausalLM:
-        b = dict(self.recipe.backbone)
-        cfg = Step1Config.from_preset(b.pop("preset"), vocab_size=self.vocab.size, **b)
         torch.manual_seed(self.recipe.seed)
-        return Step1ForCausalLM(cfg)
+        return Step1ForCausalLM(self.recipe.backbone)
 
     def load_stage(self, stage: str) -> Step1ForCausalLM:
         d = self.recipe.stage_dir(stage)
@@ -166,7 +175,7 @@ class Assets:
         for lang, style in sorted({(it.language, it.style) for it in train if not it.is_multi_segment}):
             wav, sr, _ = assistant(EVASIONS[lang], lang, style).synthesize()
             lc, sc = self.dual.encode(torch.from_numpy(wav), sr)
-            out[(lang, style)] = self.table.__class__({"e": (lc.tolist(), sc.tolist())}, self.vocab).ids("e")
+            out[(lang, style)] = AudioTable({"e": (lc.tolist(), sc.tolist())}, self.vocab).ids("e")
         return out
 
     def high_quality(self, items) -> list:
