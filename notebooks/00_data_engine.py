@@ -211,7 +211,7 @@ pitch = W.IntSlider(value=50, min=0, max=100, description="pitch")
 prange = W.IntSlider(value=50, min=0, max=100, description="range")
 button, out = W.Button(description="speak"), W.Output()
 
-def speak(_=None):
+def on_speak(_=None):
     out.clear_output(wait=True)
     with out:
         w, sr, ph = synthesize(text.value, lang.value, voice.value, rate.value, pitch.value, prange.value)
@@ -221,6 +221,6 @@ def speak(_=None):
         fig, ax = plt.subplots(figsize=(9, 2)); ax.imshow(log_mel(w16).numpy(), origin="lower", aspect="auto", cmap="magma")
         ax.set_title("log-mel"); plt.show()
 
-button.on_click(speak)
+button.on_click(on_speak)
 display(W.VBox([W.HBox([text, lang, voice]), W.HBox([rate, pitch, prange]), button, out]))
-speak()
+on_speak()

@@ -173,7 +173,12 @@ class Corpus:
         return len(self.items)
 
     def __repr__(self) -> str:
-        return f"Corpus({self.config.name!r}, {len(self)} items, root={str(self.root)!r})"
+        # the root relative to the cache, so the repr reads the same on every machine
+        try:
+            root = f"<cache>/{self.root.resolve().relative_to(cache_dir().resolve()).as_posix()}"
+        except ValueError:
+            root = str(self.root)
+        return f"Corpus({self.config.name!r}, {len(self)} items, root={root!r})"
 
     def split(self, name: str, condition: str | None = None, family: str | None = None) -> list[Item]:
         if name not in ("train", "val", "test"):
