@@ -139,6 +139,18 @@ class LinguisticTokenizer(nn.Module):
         mel = causal_log_mel(F.pad(wav, (0, self.lookahead_samples)))[None]
         return self.inventory.decode(greedy_decode(self.ctc_log_probs(self.hidden(mel))[0]))
 
+    @torch.no_grad()
+    def read_codes(self, codes) -> list[str]:
+        """What a sequence of linguistic codes says: greedy CTC phonemes of the CTC head applied
+        to each code's centroid (the quantized vector in place of the encoder's). codes: (N,)."""
+        codes = torch.as_tensor(codes, dtype=torch.long).reshape(-1)
+        if codes.numel() == 0:
+            return []
+        if int(codes.min()) < 0 or int(codes.max()) >= self.cfg.codebook_size:
+            raise ValueError(f"linguistic codes must lie in [0, {self.cfg.codebook_size}), "
+                             f"got {int(codes.min())}..{int(codes.max())}")
+        return self.inventory.decode(greedy_decode(self.ctc_log_probs(self.centroids[codes][None])[0]))
+
 
 # ----------------------------------------------------------------------------- training
 

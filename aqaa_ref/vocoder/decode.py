@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from aqaa_ref.vocoder.flow import FlowVocoder, frame_noise
-from aqaa_ref.vocoder.mel2wav import (GriffinLim)
+from aqaa_ref.vocoder.mel2wav import GriffinLim
 from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, check_codes
 
 

@@ -20,7 +20,7 @@ from aqaa_ref.audio import MelConfig, peak_normalize
 from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.vocoder.flow import FlowVocoder, VocoderConfig
-from aqaa_ref.vocoder.mel2wav import (mel_frames)
+from aqaa_ref.vocoder.mel2wav import mel_frames
 from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, interleave_codes
 from aqaa_ref.vocoder.unet import UNetConfig
 

@@ -1,0 +1,64 @@
+"""Where the spoken answers are lost (issue 14, item 1): every test answer followed down the chain.
+
+    .venv/bin/python benchmarks/bench_waterfall.py                       # toy models, all 324 test items
+    .venv/bin/python benchmarks/bench_waterfall.py --limit 84            # a strided subset
+    .venv/bin/python benchmarks/bench_waterfall.py --preset tiny --limit 8   # seconds: a dry run
+
+Prints the waterfall (``aqaa_ref.evaluation.waterfall``) by condition and by family: the
+fraction of answers understood (text channel right), of those whose audio tokens also say it
+(read back by the tokenizer's CTC head), and of those also heard right by the recognizer after
+vocoding; beside them the ceilings on the reference: its tokens read back, its tokens vocoded
+(the vocoder's ceiling), copy synthesis (its mel through the mel-to-wave model) and its audio.
+Writes the rows and both tables to ``--json`` (default ``benchmarks/results/waterfall_<preset>.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from aqaa_ref.cache import atomic_write_json
+from aqaa_ref.data import strided
+from aqaa_ref.evaluation.judges import Judges
+from aqaa_ref.evaluation.waterfall import summarize, waterfall, waterfall_table
+from aqaa_ref.inference.pipeline import AQAA
+from aqaa_ref.training.recipe import Assets, Recipe
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="toy")
+    ap.add_argument("--stage", default="merge", help="which backbone checkpoint answers")
+    ap.add_argument("--limit", type=int, default=None, help="a strided subset of the test split")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    assets = Assets(Recipe.from_preset(args.preset))
+    aqaa = AQAA.from_recipe(assets.recipe, stage=args.stage, assets=assets)
+    judges = Judges.load_or_train(assets.corpus, args.preset)
+    items = assets.corpus.split("test")
+    items = strided(items, args.limit) if args.limit else items
+    t0 = time.perf_counter()
+    rows = waterfall(aqaa, items, assets.table, judges, assets.corpus, progress=True)
+    seconds = time.perf_counter() - t0
+    for by in ("condition", "family"):
+        print(f"\nwaterfall by {by} ({len(items)} test items, stage {args.stage}; stages cumulative):")
+        print(waterfall_table(rows, by))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{seconds:.0f} s on {args.threads} threads (load average {load:.1f}, {platform.processor() or 'cpu'})")
+    out = dict(preset=args.preset, stage=args.stage, n=len(items), seconds=seconds, load_average=load,
+               by_condition=summarize(rows, "condition"), by_family=summarize(rows, "family"), rows=rows)
+    atomic_write_json(args.json or RESULTS / f"waterfall_{args.preset}.json", out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
