@@ -2,7 +2,7 @@
 
     demo                 train the toy models (or reuse them), answer the shipped questions in
                          data_samples/ in speech, write the answers to answers/ and report
-    eval                 the toy StepEval of the test split:  [--limit N] [--json F] [--radar F.png]
+    eval                 the toy StepEval of the test split:  [--limit N] [--json F] [--radar F.png] [--waterfall]
     answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
                          [--output text+audio|audio|text]; prints the text channel
     train                train the whole toy pipeline: corpus, tokenizer, pre-train, SFT-1, SFT-2,
@@ -152,12 +152,21 @@ def _cmd_eval(args) -> int:
     judges = Judges.load_or_train(assets.corpus, args.preset, progress=not args.quiet)
     items = strided(assets.corpus.split("test"), args.limit)
     t0 = time.perf_counter()
-    res = evaluate(answer_records(aqaa, items, assets.table), judges, assets.corpus, progress=not args.quiet)
+    records = answer_records(aqaa, items, assets.table)
+    res = evaluate(records, judges, assets.corpus, progress=not args.quiet)
     print(f"toy StepEval: {len(items)} test questions answered in speech by the {args.stage} model "
           f"({args.preset} preset) and scored from the audio in {time.perf_counter() - t0:.0f} s\n")
     print(res.table("condition"))
     print()
     print(res.table("family"))
+    if args.waterfall:
+        from aqaa_ref.evaluation.waterfall import waterfall, waterfall_table
+        rows = waterfall(aqaa, records, assets.table, judges, assets.corpus, scores=res.scores,
+                         progress=not args.quiet)
+        print("\nwhere the answers are lost (fractions surviving every stage so far; ceilings on the reference):")
+        print(waterfall_table(rows, "condition"))
+        print()
+        print(waterfall_table(rows, "family"))
     c = style_contrasts(res)
     print(f"\nslow/fast duration per phoneme {c['slow_over_fast']:.2f}; high/low median F0 {c['high_over_low']:.2f} "
           f"(items {c['counts']})")
@@ -239,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None, help="score an evenly strided subset of N test questions")
     ev.add_argument("--json", default=None, help="also write every score to this JSON file")
     ev.add_argument("--radar", default=None, help="also draw the radar plot to this PNG")
+    ev.add_argument("--waterfall", action="store_true",
+                    help="also follow every answer down the chain: understood, tokens right, heard right")
     ev.set_defaults(func=_cmd_eval)
     ans = sub.add_parser("answer", help="answer one spoken question")
     ans.add_argument("question", help="the question: a WAV/FLAC/OGG file, any sample rate")

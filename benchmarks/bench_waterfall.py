@@ -24,6 +24,7 @@ import torch
 from aqaa_ref.cache import atomic_write_json
 from aqaa_ref.data import strided
 from aqaa_ref.evaluation.judges import Judges
+from aqaa_ref.evaluation.scoring import answer_records
 from aqaa_ref.evaluation.waterfall import summarize, waterfall, waterfall_table
 from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.training.recipe import Assets, Recipe
@@ -47,7 +48,8 @@ def main(argv=None) -> dict:
     items = assets.corpus.split("test")
     items = strided(items, args.limit) if args.limit else items
     t0 = time.perf_counter()
-    rows = waterfall(aqaa, items, assets.table, judges, assets.corpus, progress=True)
+    records = answer_records(aqaa, items, assets.table)
+    rows = waterfall(aqaa, records, assets.table, judges, assets.corpus, progress=True)
     seconds = time.perf_counter() - t0
     for by in ("condition", "family"):
         print(f"\nwaterfall by {by} ({len(items)} test items, stage {args.stage}; stages cumulative):")

@@ -177,6 +177,10 @@ def test_cli_eval_prints_the_tables(tmp_path, capsys):
     assert main(["eval", "--preset", "tiny", "--limit", "4", "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "condition" in text and "family" in text and "correct" in text and out.exists()
+    assert "understood" not in text
+    assert main(["eval", "--preset", "tiny", "--limit", "4", "--quiet", "--waterfall"]) == 0
+    text = capsys.readouterr().out
+    assert "where the answers are lost" in text and text.count("understood    tokens_right     heard_right") == 2
 
 
 def test_cli_demo_writes_a_spoken_answer_per_shipped_question(tmp_path, capsys):

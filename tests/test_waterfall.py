@@ -9,7 +9,8 @@ import pytest
 from aqaa_ref.data import strided
 from aqaa_ref.evaluation.judges import Judges
 from aqaa_ref.evaluation.waterfall import CEILINGS, STAGES, summarize, waterfall, waterfall_table
-from aqaa_ref.inference.pipeline import AQAA, Answer
+from aqaa_ref.evaluation.scoring import AnswerRecord
+from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.tokenizer.ctc import greedy_decode
 from aqaa_ref.tokenizer.features import causal_log_mel
 from aqaa_ref.training.recipe import Assets, Recipe
@@ -50,17 +51,15 @@ def test_reading_lossless_codes_equals_transcribing_the_audio(tiny):
         lt.read_codes([lt.cfg.codebook_size])
 
 
-def _reference_answer(assets, item, aqaa) -> Answer:
-    """The item answered by its own reference: text, audio ids in the answer format, audio."""
-    ids = assets.builder.answer_ids(item)
-    return Answer(item.answer_text, assets.corpus.answer_wav(item, 16_000), ids, [], True)
+def _answered_by(assets, item, by) -> AnswerRecord:
+    """``item`` answered with ``by``'s reference: its text, its audio ids in the answer format, its audio."""
+    return AnswerRecord(item, assets.corpus.answer_wav(by, 16_000), by.answer_text, assets.builder.answer_ids(by))
 
 
 def test_reference_answers_pass_every_stage_and_wrong_ones_fail_at_the_first(tiny):
     assets, aqaa, oracle = tiny
     items = strided(assets.corpus.split("test"), 4)
-    right = waterfall(aqaa, items, assets.table, oracle, assets.corpus,
-                      answers=[_reference_answer(assets, it, aqaa) for it in items])
+    right = waterfall(aqaa, [_answered_by(assets, it, it) for it in items], assets.table, oracle, assets.corpus)
     assert [r["id"] for r in right] == [it.id for it in items]
     for r in right:
         assert r["understood"] == 1.0 and r["heard_right"] == 1.0 and r["ref_audio"] == 1.0
@@ -68,13 +67,18 @@ def test_reference_answers_pass_every_stage_and_wrong_ones_fail_at_the_first(tin
         assert r["token_per"] == 0.0 or r["ref_token_per"] == 1.0
     # another item's answer (a different answer text) is not understood, so it survives no stage
     wrong = [next(b for b in assets.corpus.split("test") if b.answer_text != it.answer_text) for it in items]
-    rows = waterfall(aqaa, items, assets.table, oracle, assets.corpus,
-                     answers=[_reference_answer(assets, w, aqaa) for w in wrong])
+    records = [_answered_by(assets, it, w) for it, w in zip(items, wrong)]
+    rows = waterfall(aqaa, records, assets.table, oracle, assets.corpus)
     s = summarize(rows)["all"]
     assert s["understood"] == s["tokens_right"] == s["heard_right"] == 0.0
     assert s["ref_audio"] == 1.0          # the ceilings do not depend on the answers
-    with pytest.raises(ValueError, match="answers for"):
-        waterfall(aqaa, items, assets.table, oracle, assets.corpus, answers=[])
+    # judged scores passed in are used as they are; a count mismatch or missing ids is an error
+    given = waterfall(aqaa, records, assets.table, oracle, assets.corpus, scores=[dict(correct=1.0, per=0.0)] * len(records))
+    assert all(r["heard_right"] == 1.0 for r in given)
+    with pytest.raises(ValueError, match="scores for"):
+        waterfall(aqaa, records, assets.table, oracle, assets.corpus, scores=[])
+    with pytest.raises(ValueError, match="generated ids"):
+        waterfall(aqaa, [AnswerRecord(items[0], records[0].wav)], assets.table, oracle, assets.corpus)
 
 
 def test_summary_counts_answers_that_survive_every_stage_so_far():

@@ -71,11 +71,13 @@ RADAR_DIMENSIONS = ("correct", "rate_ok", "f0_ok", "voice_ok", "language_ok")
 
 @dataclass
 class AnswerRecord:
-    """One answered question: the corpus item, the answer audio (T,) at 16 kHz, the text channel."""
+    """One answered question: the corpus item, the answer audio (T,) at 16 kHz, the text channel
+    (and the generated ids, when a model answered)."""
 
     item: Item
     wav: torch.Tensor
     text: str = ""
+    ids: list[int] | None = None    # the generated answer ids, when a model answered (for the waterfall)
 
 
 def _check(rec) -> None:
@@ -217,7 +219,7 @@ def answer_records(aqaa, items: list[Item], table, batch_size: int = 32) -> list
     speech by ``aqaa`` (an :class:`aqaa_ref.inference.pipeline.AQAA`), batched -> AnswerRecords."""
     prompts = [aqaa.prompt(table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
     answers = aqaa.answer_prompts(prompts, batch_size=batch_size)
-    return [AnswerRecord(it, a.wav, a.text) for it, a in zip(items, answers)]
+    return [AnswerRecord(it, a.wav, a.text, a.ids) for it, a in zip(items, answers)]
 
 
 def style_contrasts(records_or_scores) -> dict:

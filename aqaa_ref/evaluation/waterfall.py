@@ -27,7 +27,8 @@ copy_synthesis  the reference audio's own mel through the mel-to-wave model, hea
 ref_audio       the reference audio heard right (the judge's ceiling)
 =============== ==============================================================================
 
-    >>> rows = waterfall(aqaa, items, assets.table, judges, assets.corpus)
+    >>> records = answer_records(aqaa, items, assets.table)
+    >>> rows = waterfall(aqaa, records, assets.table, judges, assets.corpus)
     >>> print(waterfall_table(rows, by="condition"))
 """
 from __future__ import annotations
@@ -61,33 +62,34 @@ def _heard(judges, corpus, item, wav: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def waterfall(aqaa, items, table, judges, corpus, answers=None, batch_size: int = 32,
-              progress: bool = False) -> list[dict]:
-    """One row per item: its stages and ceilings (0/1 each), the PERs behind them, and its
-    family, condition and language. ``answers``: the model's :class:`Answer`s for ``items``,
-    if already generated (else generated here, batched)."""
-    if answers is None:
-        prompts = [aqaa.prompt(table.ids(it.question_audio.path), it.instruction, "text+audio") for it in items]
-        answers = aqaa.answer_prompts(prompts, batch_size=batch_size)
-    if len(answers) != len(items):
-        raise ValueError(f"got {len(answers)} answers for {len(items)} items")
+def waterfall(aqaa, records, table, judges, corpus, scores=None, progress: bool = False) -> list[dict]:
+    """One row per answer: its stages and ceilings (0/1 each), the PERs behind them, and its
+    item's family, condition and language. ``records``: the model's answers as
+    :class:`AnswerRecord`s with their generated ``ids`` (:func:`answer_records` gives them);
+    ``scores``: their :func:`judge_answer` dicts, if already computed (else judged here)."""
+    if scores is not None and len(scores) != len(records):
+        raise ValueError(f"got {len(scores)} scores for {len(records)} answers")
+    if any(r.ids is None for r in records):
+        raise ValueError("the waterfall needs each answer's generated ids (AnswerRecord.ids); "
+                         "answer_records() fills them")
     vocab, lt, th = aqaa.vocab, aqaa.dual.linguistic, judges.cfg.correct_threshold
     rows = []
-    for it, ans in tqdm(list(zip(items, answers)), desc="waterfall", disable=not progress):
+    for k, rec in enumerate(tqdm(records, desc="waterfall", disable=not progress)):
+        it = rec.item
         ref = judges.reference(it, corpus)
         ref_ids = [t for r in it.answer_audio for t in table.ids(r.path)]
         ref_reading = lt.read_codes(_linguistic_codes(ref_ids, vocab))
-        gen_ids = parse_answer(ans.ids, vocab, aqaa.special).aligned_audio()
+        gen_ids = parse_answer(rec.ids, vocab, aqaa.special).aligned_audio()
         gen_reading = lt.read_codes(_linguistic_codes(gen_ids, vocab))
         # as correctness() does for the judge: the eSpeak phonemes, or the reading of the reference
         token_per = min(per(ref["tokens"], gen_reading), per(ref_reading, gen_reading) if ref_reading else math.inf)
-        heard = judge_answer(AnswerRecord(it, ans.wav.float(), ans.text), judges, corpus)
+        heard = scores[k] if scores is not None else judge_answer(rec, judges, corpus)
         ref_wav = corpus.answer_wav(it, SR)
         vocoded = aqaa.vocoder.decode(to_vocoder_codes(ref_ids, vocab))
         copy = aqaa.vocoder.mel2wav(mel_frames(peak_normalize(ref_wav), aqaa.vocoder.flow.cfg.mel)).float()
         rows.append(dict(
             id=it.id, family=it.family, condition=it.condition, language=it.language,
-            understood=float(same_answer(ans.text, it.answer_text)),
+            understood=float(same_answer(rec.text, it.answer_text)),
             tokens_right=float(token_per <= th), heard_right=heard["correct"],
             ref_tokens=correctness(dict(tokens=ref["tokens"], hyp=[]), ref_reading, th),
             ref_vocoded=_heard(judges, corpus, it, vocoded), copy_synthesis=_heard(judges, corpus, it, copy),
