@@ -190,3 +190,32 @@ def radar_plot(results, dimension: str | None = "correct", ax=None):
     ax.set_title(f"toy StepEval: {dimension or 'dimensions'}")
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     return ax
+
+
+def waterfall_plot(rows, by: str = "condition", ax=None):
+    """Where answers are lost: per group, one bar per stage of the chain (the share that
+    survives every stage so far), and the reference ceilings as ticks. ``rows``:
+    :func:`aqaa_ref.evaluation.waterfall.waterfall`'s. -> the axis."""
+    import matplotlib.pyplot as plt
+
+    from aqaa_ref.evaluation.waterfall import CEILINGS, STAGES, summarize
+
+    table = summarize(rows, by)
+    groups = list(table)
+    if ax is None:
+        ax = plt.figure(figsize=(1.6 * len(groups) + 2, 3.5)).add_subplot()
+    width = 0.8 / len(STAGES)
+    for k, stage in enumerate(STAGES):
+        xs = [g + (k - (len(STAGES) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, [table[g][stage] for g in groups], width, label=stage.replace("_", " "))
+    markers = dict(ref_tokens="v", ref_vocoded="o", copy_synthesis="s", ref_audio="^")
+    for c in CEILINGS:
+        ax.scatter(range(len(groups)), [table[g][c] for g in groups], marker=markers.get(c, "x"),
+                   color="black", zorder=3, s=18, label=f"ceiling: {c.replace('_', ' ')}")
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([f"{g.replace('_', chr(10))}\n(n={table[g]['n']})" for g in groups], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of answers")
+    ax.set_title(f"where the spoken answers are lost, by {by}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax

@@ -110,6 +110,32 @@ for name, res in [("reference", ceiling), ("model", model_res)]:
           f"{c['high_over_low']:.2f} | items {c['counts']}")
 
 # %% [markdown]
+# ### Where the answers are lost
+#
+# A wrong spoken answer can go wrong at three places, and a fix belongs where the loss is. So we
+# follow every answer down the chain (`aqaa_ref.evaluation.waterfall`): was the question
+# **understood** (the text channel is the expected answer)? Do the answer's **audio tokens say
+# it** (its linguistic tokens, read back by the tokenizer's own CTC head, match the expected
+# phonemes)? Is the vocoded answer **heard right** by the recognizer? Each bar counts answers that
+# survived every stage so far, so the drop from one bar to the next is what that stage lost. The
+# black marks are ceilings measured on the reference answer: its tokens read back (▼), its tokens
+# vocoded (●, the vocoder's ceiling), its own mel through the mel-to-wave model (■, copy
+# synthesis) and its audio (▲, the judge's ceiling).
+
+# %%
+from aqaa_ref.evaluation.waterfall import waterfall, waterfall_table
+from aqaa_ref.viz import waterfall_plot
+
+rows = waterfall(aqaa, records, assets.table, judges, assets.corpus, scores=model_res.scores)
+print(waterfall_table(rows, "condition"))
+print()
+print(waterfall_table(rows, "family"))
+fig, axes = plt.subplots(2, 1, figsize=(13, 7.5))
+waterfall_plot(rows, "condition", ax=axes[0])
+waterfall_plot(rows, "family", ax=axes[1])
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
 # ## 3. The ablations
 #
 # Each call below trains its variants (or reads them from the cache), answers the test questions

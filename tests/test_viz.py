@@ -62,3 +62,18 @@ def test_pretty_collapses_audio_runs():
     assert pretty(ids, tok, vocab, sp) == "[s] 'ab' [as] <5 audio: 2 L + 3 S> [ae] 'c' [EOT]"
     assert pretty([20, 100, 108, 109, 21], tok, vocab, sp) == "'a' <3 audio: 1 L + 2 S> 'b'"   # no markers
     assert pretty([20] * 10, tok, vocab, sp, max_text=4) == "'aaa"                          # text cut
+
+
+def test_waterfall_plot_draws_each_stage_as_its_cumulative_share():
+    from aqaa_ref.evaluation.waterfall import CEILINGS, STAGES
+    from aqaa_ref.viz import waterfall_plot
+
+    def row(cond, u, t, h):
+        return dict(condition=cond, understood=u, tokens_right=t, heard_right=h, **{c: 0.5 for c in CEILINGS})
+    rows = [row("seen", 1, 1, 1), row("seen", 1, 0, 1), row("unseen_voice", 1, 1, 0), row("unseen_voice", 0, 1, 1)]
+    ax = waterfall_plot(rows)
+    bars = [p.get_height() for p in ax.patches]
+    assert len(bars) == len(STAGES) * 3                             # seen, unseen_voice, all
+    # bars go stage by stage: understood for each group, then tokens_right, then heard_right
+    assert bars == [1.0, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.0, 0.25]
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["seen", "unseen", "all"]
