@@ -433,10 +433,10 @@ plt.tight_layout(); plt.show()
 #   learned through the text channel only.
 # - The unmasked variant is one `dataclasses.replace` away and gets its own cache entry. What the
 #   toy run shows: the mask does what the paper wants it to. Masked DPO barely moves the audio
-#   (mean Δ log p on audio tokens -0.06, against -0.29 unmasked) while the text channel moves
-#   (-0.69). But at these settings (beta 0.1, lr 2e-4, 60 steps) *both* DPO runs cost held-out
-#   accuracy: text 62% -> 39% masked / 45% unmasked, audio tokens 56% -> 44% / 42% (64 items, one
-#   seed). The preference margin keeps growing on the training pairs, so the policy over-optimises;
+#   (mean Δ log p on audio tokens -0.04, against -0.31 unmasked) while the text channel moves
+#   (-0.55). But at these settings (beta 0.1, lr 2e-4, 60 steps) *both* DPO runs cost held-out
+#   accuracy: text 58% -> 52% masked / 52% unmasked, audio tokens 55% -> 45% / 35% (64 items, one
+#   seed): the unmasked run damages the audio twice as much, the paper's reason for the mask. The preference margin keeps growing on the training pairs, so the policy over-optimises;
 #   a smaller lr or beta, or fewer steps, is the first thing to try. The 5:5:1 merge (notebook 06)
 #   gives DPO 1/11 of the weight, which is why it survives it.
 # - Notebook 06 merges SFT-1, SFT-2 and this masked DPO model 5:5:1.
