@@ -147,6 +147,15 @@ def calibrate_correctness(judges: Judges, corpus, split: str = "test") -> dict:
                 pairs_same=len(same), pairs_other=len(other))
 
 
+def hear(wav: torch.Tensor, item: Item, judges: Judges, corpus) -> tuple[list[str], float]:
+    """The recognizer's phonemes of an answer (none when it is silent) and whether they are
+    ``item``'s expected answer (:func:`correctness`): the ``correct`` of :func:`judge_answer`."""
+    wav = wav.float()
+    silent = trim_silence(wav).numel() < judges.cfg.silence_seconds * SR
+    hyp = [] if silent else judges.recognizer.transcribe(wav, SR)
+    return hyp, correctness(judges.reference(item, corpus), hyp, judges.cfg.correct_threshold)
+
+
 def judge_answer(rec: AnswerRecord, judges: Judges, corpus) -> dict:
     """Every dimension of one answer (see the module docstring), plus the raw measurements."""
     cfg, out = judges.cfg, measure(rec)
@@ -154,10 +163,9 @@ def judge_answer(rec: AnswerRecord, judges: Judges, corpus) -> dict:
     wav = rec.wav.float()
     trimmed = trim_silence(wav)
     silent = trimmed.numel() < cfg.silence_seconds * SR
-    hyp = [] if silent else judges.recognizer.transcribe(wav, SR)
+    hyp, out["correct"] = hear(wav, rec.item, judges, corpus)
     out.update(per=per(ref["tokens"], hyp), ref_per=per(ref["tokens"], ref["hyp"]), hyp=" ".join(hyp),
                phonemes_per_second=len(hyp) / out["seconds"] if out["seconds"] else 0.0)
-    out["correct"] = correctness(ref, hyp, cfg.correct_threshold)
     if rec.text.strip():  # the model's own text channel, as eSpeak says it in the item's language
         out["text_per"] = per(phoneme_tokens(assistant(rec.text, rec.item.language).synthesize()[2]), hyp)
     else:

@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aqaa_ref.audio import peak_normalize
-from aqaa_ref.evaluation.scoring import SR, AnswerRecord, correctness, judge_answer
+from aqaa_ref.evaluation.scoring import SR, correctness, hear, judge_answer
 from aqaa_ref.formats.id_layout import deinterleave_2_3
 from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.inference.generation import same_answer
@@ -55,10 +55,6 @@ def _linguistic_codes(ids: list[int], vocab) -> list[int]:
     """LLSSS backbone ids -> the linguistic codes (0..n_linguistic-1) of their whole groups."""
     lin, _ = deinterleave_2_3(list(ids))
     return [i - vocab.linguistic_offset for i in lin]
-
-
-def _heard(judges, corpus, item, wav: torch.Tensor) -> float:
-    return judge_answer(AnswerRecord(item, wav.float()), judges, corpus)["correct"]
 
 
 @torch.no_grad()
@@ -79,6 +75,7 @@ def waterfall(aqaa, records, table, judges, corpus, scores=None, progress: bool 
         ref = judges.reference(it, corpus)
         ref_ids = [t for r in it.answer_audio for t in table.ids(r.path)]
         ref_reading = lt.read_codes(_linguistic_codes(ref_ids, vocab))
+        ref_token_per = per(ref["tokens"], ref_reading)
         gen_ids = parse_answer(rec.ids, vocab, aqaa.special).aligned_audio()
         gen_reading = lt.read_codes(_linguistic_codes(gen_ids, vocab))
         # as correctness() does for the judge: the eSpeak phonemes, or the reading of the reference
@@ -91,10 +88,10 @@ def waterfall(aqaa, records, table, judges, corpus, scores=None, progress: bool 
             id=it.id, family=it.family, condition=it.condition, language=it.language,
             understood=float(same_answer(rec.text, it.answer_text)),
             tokens_right=float(token_per <= th), heard_right=heard["correct"],
-            ref_tokens=correctness(dict(tokens=ref["tokens"], hyp=[]), ref_reading, th),
-            ref_vocoded=_heard(judges, corpus, it, vocoded), copy_synthesis=_heard(judges, corpus, it, copy),
+            ref_tokens=float(ref_token_per <= th),
+            ref_vocoded=hear(vocoded, it, judges, corpus)[1], copy_synthesis=hear(copy, it, judges, corpus)[1],
             ref_audio=correctness(ref, ref["hyp"], th),
-            token_per=token_per, heard_per=heard["per"], ref_token_per=per(ref["tokens"], ref_reading)))
+            token_per=token_per, heard_per=heard["per"], ref_token_per=ref_token_per))
     return rows
 
 
