@@ -115,6 +115,7 @@ class VocoderConfig:
     lr: float = 1e-3
     warmup: int = 100
     max_clips: int | None = 3000
+    extra_speech: int = 0           # free-speech clips added (aqaa_ref.data.speech_pool): corpus voices, new words
     bf16: bool = True
 
     def __post_init__(self):

@@ -28,6 +28,9 @@ from aqaa_ref.vocoder.unet import UNetConfig
 # ----------------------------------------------------------------------------- training
 
 INFERENCE_FIELDS = ("n_steps", "guidance", "temperature")
+#: training fields added after models were cached: at these values they stay out of the key,
+#: so the models trained before they existed are still found
+LATER_FIELDS = {"extra_speech": 0}
 
 def tokenizer_identity(tokenizer) -> str:
     """A short hash that changes when the tokenizer's weights or config change."""
@@ -53,8 +56,12 @@ def codebook_sizes(tokenizer) -> tuple[int, int]:
         raise ValueError("tokenizer must expose n_linguistic and n_semantic (codebook sizes)") from None
 
 
-def prepare_examples(corpus, tokenizer, split: str, max_clips, seed: int, mel: MelConfig, progress=True):
+def prepare_examples(corpus, tokenizer, split: str, max_clips, seed: int, mel: MelConfig, progress=True,
+                     extra_speech: int = 0):
     """Tokenize and mel every clip: -> list of (codes (5G,) long, log-mel (n_mels, 12G) fp16).
+
+    ``extra_speech`` free-speech clips (:func:`aqaa_ref.data.speech_pool.speech_pool`: the
+    split's deliveries saying new word sequences) are added to the split's own clips.
 
     The mel targets are of peak-normalised audio (Step-Audio's pre-processing, which the
     tokenizer applies too): tokens carry no loudness, so the vocoder speaks at peak level.
@@ -66,6 +73,10 @@ def prepare_examples(corpus, tokenizer, split: str, max_clips, seed: int, mel: M
     clips = clips[:max_clips] if max_clips else clips
     wavs = [peak_normalize(corpus.load(r, mel.sample_rate)) for _, r in
             tqdm(clips, desc=f"loading {split}", disable=not progress, leave=False)]
+    if extra_speech:
+        from aqaa_ref.data.speech_pool import speech_pool
+        wavs += [peak_normalize(w) for _, w in speech_pool(corpus, extra_speech, seed, mel.sample_rate,
+                                                           progress=progress)]
     if hasattr(tokenizer, "encode_batch"):
         tokens = tokenizer.encode_batch(wavs, mel.sample_rate, progress=progress)
     else:
@@ -103,7 +114,8 @@ def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     n_lin, n_sem = codebook_sizes(tokenizer)
-    examples = prepare_examples(corpus, tokenizer, "train", cfg.max_clips, cfg.seed, cfg.mel, progress)
+    examples = prepare_examples(corpus, tokenizer, "train", cfg.max_clips, cfg.seed, cfg.mel, progress,
+                                cfg.extra_speech)
     model = FlowVocoder(cfg, n_lin, n_sem)
     allmel = torch.cat([m.float() for _, m in examples], dim=1)     # (n_mels, all frames)
     model.mel_mean.copy_(allmel.mean(dim=1, keepdim=True))
@@ -158,7 +170,8 @@ def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool 
 
     The inference settings (n_steps, guidance, temperature) are not part of the key: a
     cached model is returned with the caller's values for them."""
-    training = {k: v for k, v in asdict(cfg).items() if k not in INFERENCE_FIELDS}
+    training = {k: v for k, v in asdict(cfg).items()
+                if k not in INFERENCE_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     folder = cache_dir() / "vocoder" / config_hash(training, corpus.config, tokenizer_identity(tokenizer))
     if (folder / "config.json").exists():
         model = load_vocoder(folder)
