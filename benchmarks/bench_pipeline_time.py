@@ -21,7 +21,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -53,8 +52,8 @@ def main(argv=None) -> dict:
     print(f"\ntotal {total:.0f} s = {total / 60:.1f} min ({args.preset} preset, cache {cache}); "
           f"load average {load_before:.1f} before, {load_after:.1f} after; {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}")
-    out = dict(preset=args.preset, concurrent=not args.sequential, seconds=seconds, total_seconds=total, load_average=[load_before, load_after],
-               cores=os.cpu_count())
+    out = dict(preset=args.preset, concurrent=not args.sequential, seconds=seconds, total_seconds=total,
+               load_average=[load_before, load_after], cores=os.cpu_count())
     atomic_write_json(args.json or RESULTS / f"pipeline_time_{args.preset}.json", out)
     return out
 
