@@ -40,6 +40,7 @@ from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, con
 from aqaa_ref.data import phoneme_tokens
 from aqaa_ref.metrics import BLANK, UNK, corpus_per, greedy_decode, per  # noqa: F401 (re-exported)
 from aqaa_ref import presets
+from aqaa_ref.precision import autocast
 
 
 # ----------------------------------------------------------------------------- the model
@@ -67,7 +68,7 @@ class RecognizerConfig:
     lr: float = 2e-3
     warmup: int = 60
     max_clips: int | None = None
-    bf16: bool = True
+    bf16: bool = True               # bf16 autocast while training, where this CPU runs it faster (aqaa_ref.precision)
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "RecognizerConfig":
@@ -211,7 +212,7 @@ def train_recognizer(corpus, cfg: RecognizerConfig, progress: bool = True) -> Re
         mel = spec_augment(mel, cfg, rng) * mask
         for g in opt.param_groups:
             g["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.1)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(cfg.bf16):
             logp = model(mel, mask)                                      # (B, F2, V)
         in_len = mask[:, 0, ::2].sum(1).long()
         tgt = [ids[i] for i in idx]

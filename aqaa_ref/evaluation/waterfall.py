@@ -39,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aqaa_ref.audio import peak_normalize
-from aqaa_ref.evaluation.scoring import SR, correctness, hear, judge_answer
+from aqaa_ref.evaluation.scoring import SR, AnswerRecord, correctness, hear, judge_answer
 from aqaa_ref.formats.id_layout import deinterleave_2_3
 from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.inference.generation import same_answer
@@ -123,3 +123,35 @@ def waterfall_table(rows: list[dict], by: str = "condition") -> str:
     for g, r in table.items():
         lines.append(f"{g:<{width}}  {r['n']:>4}  " + "  ".join(f"{r[c]:>14.3f}" for c in cols))
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def vocoder_ceiling(vocoder, items, table, judges, corpus, vocab, temperature: float | None = None,
+                    progress: bool = False) -> list[dict]:
+    """The vocoder alone (issue 14, item 2): each item's *reference* answer tokens vocoded and
+    judged as a model's answer would be, beside copy synthesis (the reference mel through the
+    mel-to-wave model: the floor a token vocoder can reach with this mel-to-wave model).
+
+    Returns one dict per item: correct, per, f0_ratio, f0_ok, voice_ok of the vocoded tokens;
+    copy_correct, copy_per of copy synthesis; family, condition, language."""
+    rows = []
+    for it in tqdm(items, desc="vocoder ceiling", disable=not progress):
+        ids = [t for r in it.answer_audio for t in table.ids(r.path)]
+        wav = vocoder.decode(to_vocoder_codes(ids, vocab), temperature=temperature).float()
+        s = judge_answer(AnswerRecord(it, wav), judges, corpus)
+        copy = vocoder.mel2wav(mel_frames(peak_normalize(corpus.answer_wav(it, SR)), vocoder.flow.cfg.mel)).float()
+        hyp, copy_ok = hear(copy, it, judges, corpus)
+        rows.append(dict(id=it.id, family=it.family, condition=it.condition, language=it.language,
+                         correct=s["correct"], per=s["per"], f0_ratio=s["f0_ratio"], f0_ok=s["f0_ok"],
+                         voice_ok=s["voice_ok"], copy_correct=copy_ok,
+                         copy_per=per(judges.reference(it, corpus)["tokens"], hyp)))
+    return rows
+
+
+def ceiling_summary(rows: list[dict], by: str = "condition") -> dict:
+    """{group: means of every number in the rows, and n} for each value of ``by``, plus "all"."""
+    keys = ("correct", "per", "f0_ok", "voice_ok", "copy_correct", "copy_per")
+    groups: dict = {"all": rows}
+    for r in rows:
+        groups.setdefault(r[by], []).append(r)
+    return {g: {"n": len(rs), **{k: sum(r[k] for r in rs) / len(rs) for k in keys}} for g, rs in groups.items() if rs}

@@ -38,6 +38,7 @@ from aqaa_ref.tokenizer.features import (TokenStreamConfig, MEL, Clip, causal_lo
                                          mel_stats, pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, fit_kmeans
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
+from aqaa_ref.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class LinguisticConfig(TokenStreamConfig):
     stretch: float = 0.15          # time stretch of each batch by a factor in [1 - stretch, 1 + stretch]
     kmeans_iters: int = 10
     kmeans_points: int = 200_000   # encoder vectors sampled to fit k-means
-    bf16: bool = True              # bf16 autocast while training (CPU AMX); encoding runs in fp32
+    bf16: bool = True              # bf16 autocast while training where faster (aqaa_ref.precision); encoding in fp32
     threads: int = 1               # torch threads while training (see features.torch_threads)
     seed: int = 0
 
@@ -223,7 +224,7 @@ def _train(clips: list[Clip], cfg: LinguisticConfig, progress: bool, log: list |
         mel = x * model.mel_std + model.mel_mean  # hidden() normalises again
         for group in opt.param_groups:
             group["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, warmup=max(1, cfg.steps // 20), floor=0.05)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(cfg.bf16):
             h = model.hidden(mel)
         lp = model.ctc_log_probs(h.float())  # (B, S, C)
         tg = [targets[i] for i in idx]

@@ -42,6 +42,7 @@ from aqaa_ref.tokenizer.features import (TokenStreamConfig, MEL, Clip, causal_lo
                                          mel_stats, pad_clip_batch, stack_frames)
 from aqaa_ref.tokenizer.kmeans import assign, usage_stats
 from aqaa_ref.tokenizer.layers import ConvStack, count_params
+from aqaa_ref.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class SemanticConfig(TokenStreamConfig):
     lr: float = 3e-3
     weight_decay: float = 0.01
     dropout: float = 0.05
-    bf16: bool = True
+    bf16: bool = True               # bf16 autocast while training, where this CPU runs it faster (aqaa_ref.precision)
     threads: int = 1
     seed: int = 0
 
@@ -235,13 +236,13 @@ def _train(clips, cfg: SemanticConfig, progress, log, inventory) -> SemanticToke
         mask = torch.arange(N)[None, :] < n_tok[:, None]  # (B, N) real tokens
         for group in opt.param_groups:
             group["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, warmup=max(1, cfg.steps // 20), floor=0.05)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(cfg.bf16):
             z = model.embed(mel, N).float()  # (B, N, D)
         q, codes = model.vq(z[mask])  # only real tokens update the codebook
         commit = F.mse_loss(z[mask], q.detach())
         qfull = torch.zeros_like(z)
         qfull[mask] = q
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(cfg.bf16):
             out = model.decode(qfull)
         # mel reconstruction (normalised log-mel, L1 on real frames)
         target = (mel[:, : N * fpt] - model.mel_mean) / model.mel_std

@@ -38,6 +38,7 @@ from aqaa_ref.cache import atomic_write_json, atomic_write_text
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.training.sequences import pad_collate
+from aqaa_ref.precision import mixed_precision
 
 
 
@@ -55,7 +56,7 @@ class TrainConfig:
     betas: tuple = (0.9, 0.95)
     max_grad_norm: float = 1.0
     new_token_lr_mult: float = 1.0  # embedding + lm_head LR multiple (5.0 in pre-training stage 1)
-    mixed_precision: str = "no"     # "no" | "bf16"
+    mixed_precision: str = "no"     # "no" | "bf16" (on a CPU: bf16 where it is faster, aqaa_ref.precision)
     seed: int = 0
     checkpoint_every: int = 50      # 0: only at the end
     keep_checkpoints: int = 2
@@ -216,7 +217,8 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by grad_accum {cfg.grad_accum}")
     if not examples:
         raise ValueError("no training examples")
-    acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    acc = accelerator or Accelerator(mixed_precision=mixed_precision(cfg.mixed_precision),
+                                         cpu=not torch.cuda.is_available())
     rank, world = acc.process_index, acc.num_processes
     if (cfg.batch_size // cfg.grad_accum) % world:
         raise ValueError(f"micro-batch {cfg.batch_size // cfg.grad_accum} is not divisible by {world} processes")

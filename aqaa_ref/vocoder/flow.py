@@ -116,7 +116,7 @@ class VocoderConfig:
     warmup: int = 100
     max_clips: int | None = 3000
     extra_speech: int = 0           # free-speech clips added (aqaa_ref.data.speech_pool): corpus voices, new words
-    bf16: bool = True
+    bf16: bool = True               # bf16 autocast while training, where this CPU runs it faster (aqaa_ref.precision)
 
     def __post_init__(self):
         fpg = GROUP_SECONDS * self.mel.sample_rate / self.mel.hop_length

@@ -45,6 +45,7 @@ from aqaa_ref.audio import MelConfig, log_mel, peak_normalize
 from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref import presets
+from aqaa_ref.precision import autocast
 
 #: The vocoder's log-mel: 16 kHz, 80 bins, n_fft 1024, hop 160 (10 ms), fmax 8 kHz.
 VOCODER_MEL = MelConfig(sample_rate=16_000, n_fft=1024, hop_length=160, n_mels=80, f_min=0.0, f_max=8000.0)
@@ -113,7 +114,7 @@ class Mel2WavConfig:
     magnitude_base: str = "pinv"  # "pinv": log|S| = least-squares inverse mel + learned correction; "none": all learned
     gl_iters: int = 16        # inference: Griffin-Lim iterations refining the predicted phase
     gl_momentum: float = 0.99
-    bf16: bool = True
+    bf16: bool = True               # bf16 autocast while training, where this CPU runs it faster (aqaa_ref.precision)
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "Mel2WavConfig":
@@ -237,7 +238,7 @@ def vocoder_loss(model: "ISTFTVocoder", mel: torch.Tensor, y: torch.Tensor, cfg:
       + L1 of the predicted log|S| against the reference STFT at the vocoder's own resolution.
     The phase is learned only through the wave-domain losses (no phase target, no GAN).
     """
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+    with autocast(cfg.bf16):
         log_mag, phase = model.predict_spec(mel)
     y_hat = model.synthesize(log_mag, phase)                       # (B, T), float32
     ref = torch.stft(y, cfg.n_fft, cfg.mel.hop_length, cfg.n_fft, model.window, return_complex=True)[..., :-1]

@@ -23,6 +23,7 @@ from aqaa_ref.vocoder.flow import FlowVocoder, VocoderConfig
 from aqaa_ref.vocoder.mel2wav import mel_frames
 from aqaa_ref.vocoder.token_encoder import GROUP_SIZE, interleave_codes
 from aqaa_ref.vocoder.unet import UNetConfig
+from aqaa_ref.precision import autocast
 
 
 # ----------------------------------------------------------------------------- training
@@ -130,7 +131,7 @@ def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) 
         codes, mels, n_groups = _batch(examples, rng, cfg)
         for g in opt.param_groups:
             g["lr"] = warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup, floor=0.1)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(cfg.bf16):
             loss, parts = model.loss(codes, mels, n_groups, gen)
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
