@@ -138,19 +138,29 @@ class Judges:
         """Cached under cache_dir()/judges/<hash(training config, corpus config)>; trained on a miss."""
         cfg = JudgesConfig.from_preset(preset, **overrides)
         recognizer = load_or_train_recognizer(corpus, cfg.recognizer, progress)
-        folder = cache_dir() / "judges" / config_hash(cfg.training_key(), corpus.config)
+        folder = judges_dir(corpus, cfg)
         if (folder / "config.json").exists():
-            meta, state = json.loads((folder / "config.json").read_text()), load_file(str(folder / "classifiers.safetensors"))
-            heads = {k: LinearClassifier(meta["n_features"], meta[k]) for k in ("voice", "language")}
-            for k, head in heads.items():
-                head.load_state_dict({n[len(k) + 1:]: v for n, v in state.items() if n.startswith(k + ".")})
-            return cls(cfg, recognizer, heads["voice"].eval(), heads["language"].eval())
+            return judges_from_state(cfg, recognizer, json.loads((folder / "config.json").read_text()),
+                                     load_file(str(folder / "classifiers.safetensors")))
         judges = train_judges(corpus, cfg, recognizer, progress)
         state = {f"{k}.{n}": v.contiguous() for k in ("voice", "language") for n, v in getattr(judges, k).state_dict().items()}
         atomic_write_bytes(folder / "classifiers.safetensors", safetensors_bytes(state))
         atomic_write_json(folder / "config.json", {"config": cfg.training_key(), "n_features": judges.voice.mean.numel(),
                                                    "voice": judges.voice.classes, "language": judges.language.classes})
         return judges
+
+
+def judges_dir(corpus, cfg: JudgesConfig):
+    """The cache folder of the voice / language classifiers trained with ``cfg`` on ``corpus``."""
+    return cache_dir() / "judges" / config_hash(cfg.training_key(), corpus.config)
+
+
+def judges_from_state(cfg: JudgesConfig, recognizer, meta: dict, state: dict) -> Judges:
+    """Judges from a recognizer and the classifiers' saved config.json contents and weights."""
+    heads = {k: LinearClassifier(meta["n_features"], meta[k]) for k in ("voice", "language")}
+    for k, head in heads.items():
+        head.load_state_dict({n[len(k) + 1:]: v for n, v in state.items() if n.startswith(k + ".")})
+    return Judges(cfg, recognizer, heads["voice"].eval(), heads["language"].eval())
 
 
 def train_judges(corpus, cfg: JudgesConfig, recognizer, progress: bool = True) -> Judges:

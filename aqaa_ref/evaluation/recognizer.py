@@ -237,19 +237,29 @@ def save_recognizer(rec: Recognizer, folder) -> None:
     atomic_write_json(folder / "config.json", {"config": asdict(rec.cfg), "phonemes": rec.phonemes, "train_info": info})
 
 
-def load_recognizer(folder) -> Recognizer:
-    meta = json.loads((folder / "config.json").read_text())
+def recognizer_from_state(meta: dict, state: dict) -> Recognizer:
+    """A Recognizer from its saved config.json contents and weights."""
     cfg = RecognizerConfig(**{**meta["config"], "mel": MelConfig(**meta["config"]["mel"])})
     model = CTCRecognizer(cfg, len(meta["phonemes"]) + 2)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.load_state_dict(state)
     rec = Recognizer(model, meta["phonemes"])
     rec.train_info = meta.get("train_info", {})
     return rec
 
 
+def load_recognizer(folder) -> Recognizer:
+    return recognizer_from_state(json.loads((folder / "config.json").read_text()),
+                                 load_file(str(folder / "model.safetensors")))
+
+
+def recognizer_dir(corpus, cfg: RecognizerConfig):
+    """The cache folder of the recognizer trained with ``cfg`` on ``corpus``."""
+    return cache_dir() / "recognizer" / config_hash(cfg, corpus.config)
+
+
 def load_or_train_recognizer(corpus, cfg: RecognizerConfig, progress: bool = True) -> Recognizer:
     """Cached under cache_dir()/recognizer/<hash(cfg, corpus config)>; trained on a miss."""
-    folder = cache_dir() / "recognizer" / config_hash(cfg, corpus.config)
+    folder = recognizer_dir(corpus, cfg)
     if (folder / "config.json").exists():
         return load_recognizer(folder)
     rec = train_recognizer(corpus, cfg, progress)

@@ -125,6 +125,21 @@ class AQAA:
         m2w = load_or_train_mel2wav(assets.corpus, recipe.mel2wav, progress=progress)
         return cls(assets.dual, assets.load_stage(stage), assets.builder, Vocoder(flow, m2w.eval()))
 
+    @classmethod
+    def from_pretrained(cls, folder="checkpoints/toy", stage: str = "merge") -> "AQAA":
+        """Load a shipped checkpoint folder (``python -m aqaa_ref export`` writes one): the
+        models as trained and scored, no corpus and no training. ``stage``: which backbone
+        answers ("merge", or one of the stages shipped beside it). See :mod:`aqaa_ref.checkpoints`."""
+        from aqaa_ref import checkpoints as ck
+        from aqaa_ref.formats.answer_format import get_format
+        from aqaa_ref.training.sequences import AudioTable, SequenceBuilder
+
+        meta = ck.layout(folder)
+        dual = ck.load_dual(folder)
+        builder = SequenceBuilder(ck.load_text_tokenizer(folder), AudioTable({}, dual.vocab), get_format(meta["format"]),
+                                  meta["concat_mode"])
+        return cls(dual, ck.load_backbone(folder, stage), builder, ck.load_vocoder(folder))
+
     # -- 1. the question --------------------------------------------------------------
     def load_question(self, audio, sample_rate: int | None = None) -> torch.Tensor:
         """Any accepted input -> (T,) float32 mono 16 kHz, validated: :func:`load_question`."""

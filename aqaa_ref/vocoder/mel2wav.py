@@ -304,12 +304,21 @@ def save_mel2wav(model: ISTFTVocoder, folder) -> None:
     atomic_write_json(folder / "config.json", {"config": asdict(model.cfg), "train_info": info})
 
 
+def mel2wav_config(c: dict) -> Mel2WavConfig:
+    """A Mel2WavConfig from its saved JSON form (``asdict``)."""
+    return Mel2WavConfig(**{**c, "mel": MelConfig(**c["mel"]),
+                            "stft_resolutions": tuple(tuple(r) for r in c["stft_resolutions"])})
+
+
+def mel2wav_dir(corpus, cfg: Mel2WavConfig):
+    """The cache folder of the mel-to-wave model trained with ``cfg`` on ``corpus``."""
+    # the inference-only fields do not change the weights, so they are not part of the key
+    return cache_dir() / "mel2wav" / config_hash(replace(cfg, gl_iters=0, gl_momentum=0.0), corpus.config)
+
+
 def load_mel2wav(folder) -> ISTFTVocoder:
     meta = json.loads((folder / "config.json").read_text())
-    c = meta["config"]
-    cfg = Mel2WavConfig(**{**c, "mel": MelConfig(**c["mel"]),
-                           "stft_resolutions": tuple(tuple(r) for r in c["stft_resolutions"])})
-    model = ISTFTVocoder(cfg)
+    model = ISTFTVocoder(mel2wav_config(meta["config"]))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.train_info = meta.get("train_info", {})
     return model.eval()
@@ -317,8 +326,7 @@ def load_mel2wav(folder) -> ISTFTVocoder:
 
 def load_or_train_mel2wav(corpus, cfg: Mel2WavConfig, progress: bool = True) -> ISTFTVocoder:
     """Cached under cache_dir()/mel2wav/<hash(cfg, corpus config)>; trained on a miss."""
-    # the inference-only fields do not change the weights, so they are not part of the key
-    folder = cache_dir() / "mel2wav" / config_hash(replace(cfg, gl_iters=0, gl_momentum=0.0), corpus.config)
+    folder = mel2wav_dir(corpus, cfg)
     if (folder / "config.json").exists():
         model = load_mel2wav(folder)
     else:

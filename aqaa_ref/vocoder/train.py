@@ -155,12 +155,26 @@ def save_vocoder(model: FlowVocoder, folder) -> None:
                                                "n_semantic": model.n_semantic, "train_info": info})
 
 
-def load_vocoder(folder) -> FlowVocoder:
-    meta = json.loads((folder / "config.json").read_text())
-    c = dict(meta["config"])
+def vocoder_config(c: dict) -> VocoderConfig:
+    """A VocoderConfig from its saved JSON form (``asdict``)."""
+    c = dict(c)
     c["mel"] = MelConfig(**c["mel"])
     c["unet"] = UNetConfig(**{**c["unet"], "channels": tuple(c["unet"]["channels"])})
-    model = FlowVocoder(VocoderConfig(**c), meta["n_linguistic"], meta["n_semantic"])
+    return VocoderConfig(**c)
+
+
+def vocoder_dir(corpus, tokenizer, cfg: VocoderConfig):
+    """The cache folder of the flow vocoder trained with ``cfg`` on ``corpus``'s clips, tokenized
+    by ``tokenizer``: the hash of the training fields, the corpus config and the tokenizer's identity.
+    The inference settings (n_steps, guidance, temperature) are not part of the key."""
+    training = {k: v for k, v in asdict(cfg).items()
+                if k not in INFERENCE_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    return cache_dir() / "vocoder" / config_hash(training, corpus.config, tokenizer_identity(tokenizer))
+
+
+def load_vocoder(folder) -> FlowVocoder:
+    meta = json.loads((folder / "config.json").read_text())
+    model = FlowVocoder(vocoder_config(meta["config"]), meta["n_linguistic"], meta["n_semantic"])
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.train_info = meta.get("train_info", {})
     return model.eval()
@@ -171,9 +185,7 @@ def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool 
 
     The inference settings (n_steps, guidance, temperature) are not part of the key: a
     cached model is returned with the caller's values for them."""
-    training = {k: v for k, v in asdict(cfg).items()
-                if k not in INFERENCE_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-    folder = cache_dir() / "vocoder" / config_hash(training, corpus.config, tokenizer_identity(tokenizer))
+    folder = vocoder_dir(corpus, tokenizer, cfg)
     if (folder / "config.json").exists():
         model = load_vocoder(folder)
         model.cfg = replace(model.cfg, **{k: getattr(cfg, k) for k in INFERENCE_FIELDS})

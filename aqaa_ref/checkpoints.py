@@ -1,0 +1,249 @@
+"""Shipped checkpoints: every trained model of a recipe in one folder, loaded the transformers way.
+
+    python -m aqaa_ref export checkpoints/toy          # the toy recipe's trained models -> this layout
+    aqaa = AQAA.from_pretrained("checkpoints/toy")     # no corpus, no training: seconds
+
+The layout (each component in the format of its kind, no pickle anywhere)::
+
+    checkpoints/toy/
+      provenance.json        how it was made: command, commit, configs, cache keys, seconds, machine, scores
+      aqaa.json              what the pipeline needs besides weights: answer format, concat mode, stage names
+      text_tokenizer/        BPE + special tokens            PreTrainedTokenizerFast.save_pretrained
+      dual_tokenizer/        linguistic + semantic encoders  weights.safetensors + config.json
+      backbone/              the 5:5:1 merge (answers)       Step1ForCausalLM.save_pretrained
+      stages/pretrain/ sft1/ sft2/ dpo/                      the same, for notebooks 04-06
+      vocoder/flow/          tokens -> mel flow model        model.safetensors + config.json
+      vocoder/mel2wav/       mel -> waveform                 model.safetensors + config.json
+      judges/recognizer/     the independent CTC recognizer  model.safetensors + config.json
+      judges/classifiers/    voice and language heads        classifiers.safetensors + config.json
+
+Weights are stored in float16 (half the bytes; every component is loaded back into float32,
+so only the rounding of the stored weights differs, and the scores measured on these files
+are the ones in provenance.json). Integer tensors (codebook indices, counters) keep their type.
+
+A missing, truncated or corrupt file is a one-line :class:`CheckpointError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from aqaa_ref.cache import atomic_write_bytes, atomic_write_json
+
+#: the backbone stages shipped beside the merge (notebooks 04-06 show them)
+SHIPPED_STAGES = ("pretrain", "sft1", "sft2", "dpo")
+LAYOUT_VERSION = "aqaa_ref.checkpoints/1"
+
+
+class CheckpointError(ValueError):
+    """A shipped-checkpoint file is missing, truncated or corrupt (the message names it)."""
+
+
+# ----------------------------------------------------------------------------- files
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise CheckpointError(f"{path}: missing ({what}); write the folder with `python -m aqaa_ref export {path.parent}`")
+    return path
+
+
+def read_json(path: Path, what: str = "a config") -> dict:
+    """A JSON file of a checkpoint folder, or a one-line error naming it."""
+    try:
+        return json.loads(_need(path, what).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e.__class__.__name__}: {e}); the file is truncated or corrupt") from None
+
+
+def read_safetensors(path: Path, what: str = "weights") -> dict[str, torch.Tensor]:
+    """A safetensors file of a checkpoint folder as float32 / integer tensors, or a one-line error."""
+    from safetensors.torch import load
+
+    try:
+        tensors = load(_need(path, what).read_bytes())
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for bad headers and short files
+        raise CheckpointError(f"{path}: unreadable safetensors ({e}); the file is truncated or corrupt") from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], dtype=torch.float16) -> None:
+    """Floating tensors stored as ``dtype``, the rest as they are; atomic."""
+    from safetensors.torch import save
+
+    atomic_write_bytes(path, save({k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
+                                   for k, v in tensors.items()}))
+
+
+def _copy_component(src: Path, dst: Path, weights: str, dtype) -> None:
+    """A cached model folder (safetensors + config.json) -> the shipped layout, weights in ``dtype``."""
+    from safetensors.torch import load_file
+
+    dst.mkdir(parents=True, exist_ok=True)
+    write_safetensors(dst / weights, load_file(str(src / weights)), dtype)
+    shutil.copyfile(src / "config.json", dst / "config.json")
+
+
+def folder_sizes(folder) -> dict[str, int]:
+    """Bytes per top-level component (files summed), and "total"."""
+    folder = Path(folder)
+    sizes: dict[str, int] = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            rel = p.relative_to(folder).parts
+            key = "/".join(rel[:2]) if rel[0] in ("stages", "vocoder", "judges") and len(rel) > 2 else rel[0]
+            sizes[key] = sizes.get(key, 0) + p.stat().st_size
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
+# ----------------------------------------------------------------------------- export
+
+def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16, provenance: dict | None = None,
+           progress: bool = True) -> dict[str, int]:
+    """Write a recipe's trained models (all cached: train them first) in the shipped layout.
+
+    Returns :func:`folder_sizes`. ``provenance`` is merged into ``provenance.json``."""
+    from aqaa_ref.cache import cache_dir
+    from aqaa_ref.evaluation.judges import JudgesConfig, judges_dir
+    from aqaa_ref.evaluation.recognizer import recognizer_dir
+    from aqaa_ref.tokenizer.dual import tokenizer_dir
+    from aqaa_ref.training.recipe import STAGES, Assets
+    from aqaa_ref.vocoder.train import vocoder_dir
+    from aqaa_ref.vocoder.mel2wav import mel2wav_dir
+
+    folder = Path(folder)
+    assets = Assets(recipe, progress)
+    missing = [s for s in STAGES if not (recipe.stage_dir(s) / "done.json").exists()]
+    if missing:
+        raise CheckpointError(f"stages {', '.join(missing)} of recipe {recipe.name!r} are not trained; "
+                              "run `python -m aqaa_ref train` first")
+    folder.mkdir(parents=True, exist_ok=True)
+    # text tokenizer: its own save_pretrained folder
+    assets.tok.save_pretrained(str(folder / "text_tokenizer"))
+    _copy_component(tokenizer_dir(assets.corpus, recipe.tokenizer), folder / "dual_tokenizer", "weights.safetensors", dtype)
+    # the backbone: the merge, and each stage's last checkpoint
+    for stage in ("merge", *SHIPPED_STAGES):
+        model = assets.load_stage(stage).to(dtype)
+        out = folder / ("backbone" if stage == "merge" else f"stages/{stage}")
+        model.save_pretrained(str(out), safe_serialization=True)
+    for name, src, weights in (("vocoder/flow", vocoder_dir(assets.corpus, assets.dual, recipe.vocoder), "model.safetensors"),
+                               ("vocoder/mel2wav", mel2wav_dir(assets.corpus, recipe.mel2wav), "model.safetensors")):
+        _need(src / "config.json", f"the trained {name}: run `python -m aqaa_ref train` first")
+        _copy_component(src, folder / name, weights, dtype)
+    if judges_preset:
+        jcfg = JudgesConfig.from_preset(judges_preset)
+        _copy_component(recognizer_dir(assets.corpus, jcfg.recognizer), folder / "judges/recognizer", "model.safetensors", dtype)
+        _copy_component(judges_dir(assets.corpus, jcfg), folder / "judges/classifiers", "classifiers.safetensors", dtype)
+        atomic_write_json(folder / "judges" / "judges.json", {"config": jcfg.training_key() | {
+            "correct_threshold": jcfg.correct_threshold, "rate_tolerance": jcfg.rate_tolerance,
+            "f0_tolerance": jcfg.f0_tolerance, "silence_seconds": jcfg.silence_seconds}, "preset": judges_preset})
+    atomic_write_json(folder / "aqaa.json", dict(
+        layout=LAYOUT_VERSION, recipe=recipe.name, format=recipe.format, concat_mode=recipe.concat_mode,
+        stages=["merge", *SHIPPED_STAGES], dtype=str(dtype).replace("torch.", "")))
+    keys = {s: recipe.stage_key(s) for s in STAGES}
+    prov = dict(recipe=recipe.name, stage_keys=keys, dtype=str(dtype).replace("torch.", ""),
+                cache=str(cache_dir().name)) | (provenance or {})
+    atomic_write_json(folder / "provenance.json", prov)
+    return folder_sizes(folder)
+
+
+# ----------------------------------------------------------------------------- load
+
+def layout(folder) -> dict:
+    """``aqaa.json`` of a shipped folder (checked), or a one-line error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such checkpoint folder")
+    meta = read_json(folder / "aqaa.json", "the pipeline's settings")
+    if meta.get("layout") != LAYOUT_VERSION:
+        raise CheckpointError(f"{folder / 'aqaa.json'}: layout {meta.get('layout')!r}, expected {LAYOUT_VERSION!r}")
+    return meta
+
+
+def load_text_tokenizer(folder):
+    from aqaa_ref.formats.text_tokenizer import load_text_tokenizer as load
+
+    path = Path(folder) / "text_tokenizer"
+    _need(path / "tokenizer.json", "the text tokenizer")
+    try:
+        return load(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path / 'tokenizer.json'}: unreadable tokenizer ({e.__class__.__name__}: {e})") from None
+
+
+def load_dual(folder):
+    from aqaa_ref.tokenizer.dual import DualTokenizer
+
+    path = Path(folder) / "dual_tokenizer"
+    read_json(path / "config.json", "the dual tokenizer's config")
+    read_safetensors(path / "weights.safetensors", "the dual tokenizer's weights")   # a clear error if bad
+    return DualTokenizer.load(path)
+
+
+def load_backbone(folder, stage: str = "merge"):
+    """The Step-1 backbone of one stage ("merge" = the shipped answering model): float32, eval mode.
+
+    A ``save_pretrained`` folder, loaded with ``Step1ForCausalLM.from_pretrained``."""
+    from aqaa_ref.backbone.model import Step1ForCausalLM
+
+    stages = layout(folder)["stages"]
+    if stage not in stages:
+        raise CheckpointError(f"{folder}: no backbone stage {stage!r} (shipped: {', '.join(stages)})")
+    path = Path(folder) / ("backbone" if stage == "merge" else f"stages/{stage}")
+    read_json(path / "config.json", f"the {stage} backbone's config")
+    read_safetensors(path / "model.safetensors", f"the {stage} backbone's weights")    # a clear error if bad
+    return Step1ForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+
+
+def load_vocoder(folder):
+    """The flow vocoder and mel-to-wave model as one :class:`~aqaa_ref.vocoder.Vocoder`."""
+    from aqaa_ref.vocoder import Vocoder
+    from aqaa_ref.vocoder.flow import FlowVocoder
+    from aqaa_ref.vocoder.mel2wav import ISTFTVocoder, mel2wav_config
+    from aqaa_ref.vocoder.train import vocoder_config
+
+    base = Path(folder) / "vocoder"
+    meta = read_json(base / "flow" / "config.json", "the flow vocoder's config")
+    flow = FlowVocoder(vocoder_config(meta["config"]), meta["n_linguistic"], meta["n_semantic"])
+    flow.load_state_dict(read_safetensors(base / "flow" / "model.safetensors", "the flow vocoder's weights"))
+    m2w = ISTFTVocoder(mel2wav_config(read_json(base / "mel2wav" / "config.json", "the mel-to-wave config")["config"]))
+    m2w.load_state_dict(read_safetensors(base / "mel2wav" / "model.safetensors", "the mel-to-wave weights"))
+    return Vocoder(flow.eval(), m2w.eval())
+
+
+def load_judges(folder):
+    """The evaluation judges (recognizer + voice / language classifiers) shipped in ``folder``."""
+    from aqaa_ref.evaluation.judges import JudgesConfig, judges_from_state
+    from aqaa_ref.evaluation.recognizer import recognizer_from_state
+
+    base = Path(folder) / "judges"
+    meta = read_json(base / "judges.json", "the judges' settings")
+    rmeta = read_json(base / "recognizer" / "config.json", "the recognizer's config")
+    rec = recognizer_from_state(rmeta, read_safetensors(base / "recognizer" / "model.safetensors", "the recognizer"))
+    cfg = JudgesConfig.from_preset(meta["preset"])
+    cmeta = read_json(base / "classifiers" / "config.json", "the classifiers' config")
+    return judges_from_state(cfg, rec, cmeta, read_safetensors(base / "classifiers" / "classifiers.safetensors",
+                                                               "the voice / language classifiers"))
+
+
+def load_recognizer(folder):
+    """Only the recognizer of a shipped folder (what the demo's judge needs)."""
+    from aqaa_ref.evaluation.recognizer import recognizer_from_state
+
+    base = Path(folder) / "judges" / "recognizer"
+    return recognizer_from_state(read_json(base / "config.json", "the recognizer's config"),
+                                 read_safetensors(base / "model.safetensors", "the recognizer"))
+
+
+def default_folder(preset: str = "toy") -> Path:
+    """Where the repository ships a preset's checkpoints: ``checkpoints/<preset>``."""
+    return Path(__file__).resolve().parent.parent / "checkpoints" / preset
+
+
+def is_shipped(folder) -> bool:
+    return (Path(folder) / "aqaa.json").exists()
