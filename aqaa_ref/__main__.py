@@ -66,16 +66,47 @@ def _recipe(args):
     return recipe
 
 
+def _shipped(args) -> Path | None:
+    """The shipped checkpoint folder these arguments answer with, or None to train / use the cache.
+
+    Shipped models are the default; ``--train`` or any ``--set`` (a recipe the shipped files
+    were not made with) takes the recipe path."""
+    from aqaa_ref.checkpoints import default_folder, is_shipped
+
+    if getattr(args, "train", False) or getattr(args, "set", []):
+        return None
+    folder = Path(args.checkpoints) if getattr(args, "checkpoints", None) else default_folder(args.preset)
+    if is_shipped(folder):
+        return folder
+    if getattr(args, "checkpoints", None):
+        raise ValueError(f"{folder}: not a shipped checkpoint folder (no aqaa.json)")
+    return None
+
+
 def _load_aqaa(args):
     from aqaa_ref.inference.pipeline import AQAA
 
-    recipe = _recipe(args)
     t0 = time.perf_counter()
+    folder = _shipped(args)
+    if folder is not None:
+        aqaa = AQAA.from_pretrained(folder, stage=args.stage)
+        if not args.quiet:
+            print(f"shipped models from {_rel(folder)} loaded in {time.perf_counter() - t0:.1f} s "
+                  f"(backbone stage {args.stage}; --train retrains everything with this code)", file=sys.stderr)
+        return aqaa
+    recipe = _recipe(args)
     aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet)
     if not args.quiet:
         print(f"models ready in {time.perf_counter() - t0:.1f} s (preset {args.preset}, backbone stage {args.stage})",
               file=sys.stderr)
     return aqaa
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _check_question(path: str) -> None:
@@ -101,14 +132,18 @@ def _cmd_demo(args) -> int:
     from aqaa_ref.data.samples import load_samples
 
     t0 = time.perf_counter()
-    print("[1/2] the toy models: trained now, or reused when this code and config trained them before")
-    _train_everything(args)
+    folder = _shipped(args)
+    if folder is not None:
+        print(f"[1/2] the toy models shipped in {_rel(folder)} (no training; `--train` retrains them here)")
+    else:
+        print("[1/2] the toy models: trained now, or reused when this code and config trained them before")
+        _train_everything(args)
     aqaa = _load_aqaa(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     samples = load_samples()
     print(f"[2/2] answering the {len(samples)} shipped questions in data_samples/ -> {out}/")
-    judge = _demo_judge(args.preset)
+    judge = _demo_judge(args.preset, folder)
     rows = []
     for s in samples:
         ans = aqaa.answer(s["path"], instruction=s.get("instruction"))
@@ -139,12 +174,14 @@ def _train_everything(args) -> dict:
                      on_stage=None if quiet else (lambda n, s: s > 1 and print(f"  [{n}] {s:.0f} s", file=sys.stderr)))
 
 
-def _demo_judge(preset: str):
-    """The recognizer-based correctness check of :mod:`aqaa_ref.evaluation.judges` on a sample's reference answer."""
-    try:
-        from aqaa_ref.evaluation.judges import sample_judge
-    except ImportError:
-        return None
+def _demo_judge(preset: str, folder: Path | None = None):
+    """The recognizer-based correctness check of :mod:`aqaa_ref.evaluation.judges` on a sample's
+    reference answer: the shipped recognizer when answering with shipped models, else the cached one."""
+    from aqaa_ref.evaluation.judges import sample_judge
+
+    if folder is not None and (folder / "judges" / "recognizer").exists():
+        from aqaa_ref.checkpoints import load_recognizer
+        return sample_judge(preset, recognizer=load_recognizer(folder))
     return sample_judge(preset)
 
 
@@ -226,6 +263,22 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    import torch
+
+    from aqaa_ref.checkpoints import export, folder_sizes
+    from aqaa_ref.provenance import provenance
+
+    recipe = _recipe(args)
+    sizes = export(recipe, args.folder, judges_preset=args.preset, dtype=getattr(torch, args.dtype),
+                   provenance=provenance(recipe, args.preset, " ".join(["python -m aqaa_ref", *sys.argv[1:]])),
+                   progress=not args.quiet)
+    for k, v in folder_sizes(args.folder).items():
+        print(f"  {k:<24} {v / 1e6:7.2f} MB")
+    print(f"wrote {args.folder} ({sizes['total'] / 1e6:.1f} MB)")
+    return 0
+
+
 ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.evaluation.ablations.ABLATIONS + all
 
 
@@ -246,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(sp):
         sp.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+        sp.add_argument("--train", action="store_true",
+                        help="train (or reuse from the cache) the recipe's models instead of the shipped checkpoints")
+        sp.add_argument("--checkpoints", default=None, metavar="DIR",
+                        help="a shipped checkpoint folder (default: checkpoints/<preset>, when it exists)")
         sp.add_argument("--stage", default="merge", choices=["sft1", "sft2", "dpo", "merge"],
                         help="which backbone checkpoint answers")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -282,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--limit", type=int, default=None, help="score this many strided test questions")
     ab.add_argument("--quiet", action="store_true", help="no progress bars")
     ab.set_defaults(func=_cmd_ablate)
+    ex = sub.add_parser("export", help="write the recipe's trained models as a shipped checkpoint folder")
+    ex.add_argument("folder", help="e.g. checkpoints/toy")
+    ex.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+    ex.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    ex.add_argument("--quiet", action="store_true")
+    set_arg(ex)
+    ex.set_defaults(func=_cmd_export)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="build (or reuse) a corpus")
     b.add_argument("--preset", default="toy", choices=["tiny", "toy", "large"])
@@ -301,7 +365,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AudioError, SynthesisError, ValueError, FileNotFoundError) as e:
+    except (AudioError, SynthesisError, ValueError, FileNotFoundError) as e:   # CheckpointError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ A missing, truncated or corrupt file is a one-line :class:`CheckpointError` nami
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -103,6 +104,20 @@ def folder_sizes(folder) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- export
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No transformers progress bars (one small shard each) inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16, provenance: dict | None = None,
            progress: bool = True) -> dict[str, int]:
     """Write a recipe's trained models (all cached: train them first) in the shipped layout.
@@ -130,7 +145,8 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
     for stage in ("merge", *SHIPPED_STAGES):
         model = assets.load_stage(stage).to(dtype)
         out = folder / ("backbone" if stage == "merge" else f"stages/{stage}")
-        model.save_pretrained(str(out), safe_serialization=True)
+        with _quiet_transformers():
+            model.save_pretrained(str(out), safe_serialization=True)
     for name, src, weights in (("vocoder/flow", vocoder_dir(assets.corpus, assets.dual, recipe.vocoder), "model.safetensors"),
                                ("vocoder/mel2wav", mel2wav_dir(assets.corpus, recipe.mel2wav), "model.safetensors")):
         _need(src / "config.json", f"the trained {name}: run `python -m aqaa_ref train` first")
@@ -197,7 +213,8 @@ def load_backbone(folder, stage: str = "merge"):
     path = Path(folder) / ("backbone" if stage == "merge" else f"stages/{stage}")
     read_json(path / "config.json", f"the {stage} backbone's config")
     read_safetensors(path / "model.safetensors", f"the {stage} backbone's weights")    # a clear error if bad
-    return Step1ForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    with _quiet_transformers():
+        return Step1ForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
 
 
 def load_vocoder(folder):

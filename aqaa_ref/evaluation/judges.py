@@ -194,14 +194,16 @@ def classifier_accuracy(judges: Judges, corpus, split: str = "test") -> dict:
     return out
 
 
-def sample_judge(preset: str = "toy"):
+def sample_judge(preset: str = "toy", recognizer=None):
     """For ``python -m aqaa_ref demo``: judge(wav, sample_row) -> True when the recognizer hears
-    the row's expected answer (``answer``, ``answer_language``) in ``wav`` (T,) at 16 kHz."""
+    the row's expected answer (``answer``, ``answer_language``) in ``wav`` (T,) at 16 kHz.
+    ``recognizer``: a loaded one (the shipped checkpoints'); default: the preset's, trained or cached."""
     from aqaa_ref.audio import resample
     from aqaa_ref.data import CorpusConfig, build_corpus
 
     cfg = JudgesConfig.from_preset(preset)
-    rec = load_or_train_recognizer(build_corpus(CorpusConfig.from_preset(preset), progress=False), cfg.recognizer)
+    rec = recognizer or load_or_train_recognizer(build_corpus(CorpusConfig.from_preset(preset), progress=False),
+                                                 cfg.recognizer)
 
     def judge(wav: torch.Tensor, row: dict) -> bool:
         ref_wav, sr, phon = assistant(row["answer"], row["answer_language"]).synthesize()

@@ -1,0 +1,101 @@
+"""aqaa_ref.checkpoints: export -> from_pretrained gives the recipe's answers; bad files are one-line errors."""
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from aqaa_ref import checkpoints as ck
+from aqaa_ref.__main__ import main
+from aqaa_ref.data.samples import load_samples
+from aqaa_ref.inference.pipeline import AQAA
+from aqaa_ref.training.recipe import Recipe
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The tiny recipe, trained (or cached), exported in float32 and in float16."""
+    from aqaa_ref.data import build_corpus
+    from aqaa_ref.evaluation.judges import Judges
+
+    recipe = Recipe.from_preset("tiny")
+    aqaa = AQAA.from_recipe(recipe, progress=False)
+    Judges.load_or_train(build_corpus(recipe.corpus, progress=False), "tiny", progress=False)
+    root = tmp_path_factory.mktemp("shipped")
+    out = {}
+    for dtype in (torch.float32, torch.float16):
+        folder = root / str(dtype).replace("torch.", "")
+        out[dtype] = (folder, ck.export(recipe, folder, judges_preset="tiny", dtype=dtype,
+                                        provenance={"note": "test"}, progress=False))
+    return recipe, aqaa, out
+
+
+def test_the_layout_is_complete_and_sized(exported):
+    _, _, out = exported
+    folder, sizes = out[torch.float16]
+    for rel in ("aqaa.json", "provenance.json", "text_tokenizer/tokenizer.json", "dual_tokenizer/weights.safetensors",
+                "backbone/model.safetensors", "backbone/config.json", "vocoder/flow/model.safetensors",
+                "vocoder/mel2wav/model.safetensors", "judges/recognizer/model.safetensors",
+                "judges/classifiers/classifiers.safetensors", *(f"stages/{s}/model.safetensors" for s in ck.SHIPPED_STAGES)):
+        assert (folder / rel).is_file(), rel
+    assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")) and not list(folder.rglob("*.pkl"))
+    assert sizes["total"] == sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    # float16 halves the weights
+    assert sizes["backbone"] < 0.6 * out[torch.float32][1]["backbone"]
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["note"] == "test" and set(prov["stage_keys"]) == {"pretrain", "sft1", "sft2", "dpo", "merge"}
+
+
+def test_from_pretrained_answers_exactly_as_the_recipe_path(exported):
+    _, aqaa, out = exported
+    shipped = AQAA.from_pretrained(out[torch.float32][0])
+    half = AQAA.from_pretrained(out[torch.float16][0])
+    for s in load_samples()[:3]:
+        ref = aqaa.answer(s["path"], instruction=s.get("instruction"))
+        got = shipped.answer(s["path"], instruction=s.get("instruction"))
+        assert got.ids == ref.ids and torch.equal(got.wav, ref.wav)
+        assert half.answer(s["path"], instruction=s.get("instruction")).question_ids == ref.question_ids
+
+
+def test_every_stage_and_the_judges_load_on_their_own(exported):
+    recipe, aqaa, out = exported
+    folder = out[torch.float32][0]
+    for stage in ck.SHIPPED_STAGES:
+        m = ck.load_backbone(folder, stage)
+        assert not m.training and m.config.vocab_size == recipe.backbone.vocab_size
+    with pytest.raises(ck.CheckpointError, match="no backbone stage 'sft3'"):
+        ck.load_backbone(folder, "sft3")
+    judges = ck.load_judges(folder)
+    assert judges.recognizer.phonemes and judges.voice.classes
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("delete", "missing"), ("truncate", "truncated or corrupt"), ("garble_json", "not valid JSON")])
+def test_a_damaged_file_is_a_one_line_error_naming_it(exported, tmp_path, damage, match):
+    src = exported[2][torch.float16][0]
+    folder = tmp_path / "copy"
+    shutil.copytree(src, folder)
+    target = folder / ("vocoder/flow/config.json" if damage == "garble_json" else "vocoder/flow/model.safetensors")
+    if damage == "delete":
+        target.unlink()
+    elif damage == "truncate":
+        target.write_bytes(target.read_bytes()[:1000])
+    else:
+        target.write_text(target.read_text()[:40])
+    with pytest.raises(ck.CheckpointError, match=match) as e:
+        AQAA.from_pretrained(folder)
+    assert str(target) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_cli_refuses_a_folder_that_is_not_shipped(tmp_path, capsys):
+    q = load_samples()[0]["path"]
+    assert main(["answer", str(q), "--preset", "tiny", "--checkpoints", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a shipped checkpoint folder" in err[0]
+
+
+def test_export_refuses_untrained_stages(tmp_path):
+    untrained = replace(Recipe.from_preset("tiny"), dpo_beta=0.37)
+    with pytest.raises(ck.CheckpointError, match="dpo, merge .* not trained"):
+        ck.export(untrained, tmp_path / "x", progress=False)
