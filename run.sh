@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # aqaa_ref: one entry point that sets everything up, then runs what you asked for.
 #
-#   ./run.sh demo    set up, then run the demo (python -m aqaa_ref demo)
+#   ./run.sh demo    set up, then run the demo (python -m aqaa_ref demo): the shipped toy models
+#                    in checkpoints/toy answer the 20 questions in data_samples/ (no training)
+#   ./run.sh train   set up, then train every toy model here from scratch with this code (the
+#                    vocoder chain beside the backbone chain), then run the demo on them
 #   ./run.sh test    set up, then lint (ruff) and run every test: unit tests and nbval over
 #                    every notebook
 #   ./run.sh lab     set up, then open JupyterLab on notebooks/
@@ -87,9 +90,10 @@ refresh_lock() {
 cmd="${1:-demo}"; shift || true
 case "$cmd" in
   demo) setup; exec "$VENV/bin/python" -m aqaa_ref demo "$@" ;;
+  train) setup; exec "$VENV/bin/python" -m aqaa_ref demo --train "$@" ;;
   test) setup; "$VENV/bin/ruff" check .; export AQAA_QUICK=1; exec "$VENV/bin/python" -m pytest "$@" ;;
   lab)  setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   setup) setup ;;
   lock) refresh_lock "$@" ;;
-  *) echo "usage: ./run.sh demo|test|lab|setup|lock" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh demo|train|test|lab|setup|lock" >&2; exit 2 ;;
 esac

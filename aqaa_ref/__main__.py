@@ -1,12 +1,15 @@
 """Command line: ``python -m aqaa_ref <command>``.
 
-    demo                 train the toy models (or reuse them), answer the shipped questions in
-                         data_samples/ in speech, write the answers to answers/ and report
-    eval                 the toy StepEval of the test split:  [--limit N] [--json F] [--radar F.png] [--waterfall]
+    demo                 answer the shipped questions in data_samples/ in speech with the shipped
+                         toy models (checkpoints/toy), write the answers to answers/ and report;
+                         --train trains the models here first (or reuses them from the cache)
+    eval                 the toy StepEval of the test split (shipped models unless --train):  [--limit N] [--json F] [--radar F.png] [--waterfall]
     answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
                          [--output text+audio|audio|text]; prints the text channel
     train                train the whole toy pipeline: corpus, tokenizer, pre-train, SFT-1, SFT-2,
                          DPO, merge, vocoder; then score held-out questions per stage:  --preset tiny|toy
+    export DIR           write the recipe's trained models as a shipped checkpoint folder
+                         (aqaa_ref.checkpoints; float16 weights, provenance.json)
     ablate NAME          the paper's ablations at toy scale (format, concat, codebook, dpo, merge,
                          all), trained on top of the recipe's cached stages and printed as
                          tables:  --preset tiny|toy  [--limit N]
@@ -192,16 +195,28 @@ def _cmd_eval(args) -> int:
     from aqaa_ref.data import strided
     from aqaa_ref.viz import radar_plot
 
-    recipe = _recipe(args)
-    assets = Assets(recipe, progress=not args.quiet)
     from aqaa_ref.inference.pipeline import AQAA
 
-    aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet, assets=assets)
-    judges = Judges.load_or_train(assets.corpus, args.preset, progress=not args.quiet)
-    items = strided(assets.corpus.split("test"), args.limit)
+    recipe = _recipe(args)
+    folder = _shipped(args)
+    if folder is not None:   # the shipped models; the corpus is built only for its test questions
+        from aqaa_ref.checkpoints import load_judges
+        from aqaa_ref.data import build_corpus
+        from aqaa_ref.training.sequences import tokenize_corpus
+
+        aqaa = _load_aqaa(args)
+        corpus = build_corpus(recipe.corpus, progress=not args.quiet)
+        table = tokenize_corpus(corpus, aqaa.dual, progress=not args.quiet)
+        judges = load_judges(folder)
+    else:
+        assets = Assets(recipe, progress=not args.quiet)
+        aqaa = AQAA.from_recipe(recipe, stage=args.stage, progress=not args.quiet, assets=assets)
+        corpus, table = assets.corpus, assets.table
+        judges = Judges.load_or_train(corpus, args.preset, progress=not args.quiet)
+    items = strided(corpus.split("test"), args.limit)
     t0 = time.perf_counter()
-    records = answer_records(aqaa, items, assets.table)
-    res = evaluate(records, judges, assets.corpus, progress=not args.quiet)
+    records = answer_records(aqaa, items, table)
+    res = evaluate(records, judges, corpus, progress=not args.quiet)
     print(f"toy StepEval: {len(items)} test questions answered in speech by the {args.stage} model "
           f"({args.preset} preset) and scored from the audio in {time.perf_counter() - t0:.0f} s\n")
     print(res.table("condition"))
@@ -209,7 +224,7 @@ def _cmd_eval(args) -> int:
     print(res.table("family"))
     if args.waterfall:
         from aqaa_ref.evaluation.waterfall import waterfall, waterfall_table
-        rows = waterfall(aqaa, records, assets.table, judges, assets.corpus, scores=res.scores,
+        rows = waterfall(aqaa, records, table, judges, corpus, scores=res.scores,
                          progress=not args.quiet)
         print("\nwhere the answers are lost (fractions surviving every stage so far; ceilings on the reference):")
         print(waterfall_table(rows, "condition"))
@@ -308,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
         set_arg(sp)
 
-    demo = sub.add_parser("demo", help="train or reuse the toy models and answer the shipped questions")
+    demo = sub.add_parser("demo", help="answer the shipped questions with the shipped toy models (--train: train them)")
     model_args(demo)
     demo.add_argument("--out", default="answers", help="folder for the answer audio")
     demo.set_defaults(func=_cmd_demo)
