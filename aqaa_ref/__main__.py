@@ -3,7 +3,8 @@
     demo                 answer the shipped questions in data_samples/ in speech with the shipped
                          toy models (checkpoints/toy), write the answers to answers/ and report;
                          --train trains the models here first (or reuses them from the cache)
-    eval                 the toy StepEval of the test split (shipped models unless --train):  [--limit N] [--json F] [--radar F.png] [--waterfall]
+    eval                 the toy StepEval of the test split (shipped models unless --train):
+                         [--limit N] [--json F] [--radar F.png] [--waterfall]
     answer Q.wav         answer one spoken question:  --out answer.wav  [--instruction "..."]
                          [--output text+audio|audio|text]; prints the text channel
     train                train the whole toy pipeline: corpus, tokenizer, pre-train, SFT-1, SFT-2,
@@ -133,6 +134,7 @@ def _cmd_answer(args) -> int:
 
 def _cmd_demo(args) -> int:
     from aqaa_ref.data.samples import load_samples
+    from aqaa_ref.evaluation.demo import answer_samples, summary
 
     t0 = time.perf_counter()
     folder = _shipped(args)
@@ -147,23 +149,22 @@ def _cmd_demo(args) -> int:
     samples = load_samples()
     print(f"[2/2] answering the {len(samples)} shipped questions in data_samples/ -> {out}/")
     judge = _demo_judge(args.preset, folder)
-    rows = []
-    for s in samples:
-        ans = aqaa.answer(s["path"], instruction=s.get("instruction"))
-        path = ans.save(out / s["file"].replace("q", "a", 1))
-        heard = judge(ans.wav, s) if judge else None
-        rows.append((s, ans, path, heard))
+    first = []
+
+    def show(row):
+        s, ans, heard = row["sample"], row["answer"], row["heard"]
+        first.append(first[0] if first else time.perf_counter() - t0)
         mark = "" if heard is None else ("  [heard correctly]" if heard else "  [not heard correctly]")
         print(f"  {s['file']:<44} Q: {s['question']!r}")
         print(f"  {'':<44} A: {ans.text!r} ({ans.seconds:.1f} s audio, {ans.timings['total']:.2f} s){mark}")
-    from aqaa_ref.inference.generation import same_answer
 
-    n_text = sum(same_answer(a.text, s["answer"]) for s, a, _, _ in rows)
-    print(f"\ntext channel correct: {n_text}/{len(rows)}", end="")
+    res = summary(answer_samples(aqaa, judge, out, samples, on_answer=show))
+    print(f"\ntext channel correct: {res['text_ok']}/{res['n']}", end="")
     if judge:
-        print(f" | answer audio heard as the correct answer by the independent recognizer: "
-              f"{sum(bool(h) for *_, h in rows)}/{len(rows)}", end="")
-    print(f"\nanswers written to {out}/ ; total {time.perf_counter() - t0:.1f} s")
+        print(f" | answer audio heard as the correct answer by the independent recognizer: {res['heard']}/{res['n']}",
+              end="")
+    print(f"\nanswers written to {out}/ ; first answer on disk {first[0]:.1f} s after the start; "
+          f"total {time.perf_counter() - t0:.1f} s")
     return 0
 
 
