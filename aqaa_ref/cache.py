@@ -27,8 +27,13 @@ def cache_dir() -> Path:
 
 
 def _jsonable(obj):
+    """Dataclasses, dicts, lists and sets -> plain JSON values. A dataclass's fields named in its
+    ``__key_defaults__`` (fields added after results were cached) are left out while they hold
+    the value that reproduces the earlier behaviour, so adding them changed no cache key."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}
+        later = getattr(obj, "__key_defaults__", {})
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.name in later and getattr(obj, f.name) == later[f.name])}
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):

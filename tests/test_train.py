@@ -63,6 +63,38 @@ def test_batches_split_across_accumulation_and_ranks_cover_the_global_batch():
     assert batch_indices(100, 7, 0, 8, 1, 0, 1, 3) == full  # pure function of its arguments
 
 
+def test_length_bucketing_cuts_padding_but_still_visits_every_example_once_per_epoch():
+    import random
+
+    rng = random.Random(0)
+    lengths = [rng.randint(10, 200) for _ in range(1000)]
+    n, bs = len(lengths), 16
+    per_epoch = n // bs
+
+    def epoch(bucket):
+        return [batch_indices(n, step, 0, bs, 1, 0, 1, 5, lengths, bucket) for step in range(per_epoch)]
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    plain, bucketed = epoch(0), epoch(20)
+    for batches in (plain, bucketed):
+        seen = [i for b in batches for i in b]
+        assert len(seen) == len(set(seen)) == per_epoch * bs              # no example twice in an epoch
+    real = sum(lengths[i] for b in bucketed for i in b)
+    assert real / padded(bucketed) > 0.9 > 0.7 > real / padded(plain)  # padding nearly gone
+    assert bucketed == epoch(20) and bucketed != epoch(10)             # a pure function of its arguments
+    # the batch order is still shuffled: not long-to-short or short-to-long
+    means = [sum(lengths[i] for i in b) / bs for b in bucketed]
+    assert means != sorted(means) and means != sorted(means, reverse=True)
+    # bucket_batches = 0 is exactly the earlier sampler (and stays out of the cache key)
+    assert plain == [batch_indices(n, step, 0, bs, 1, 0, 1, 5) for step in range(per_epoch)]
+    from aqaa_ref.cache import config_hash
+    assert config_hash(TrainConfig(bucket_batches=0)) != config_hash(TrainConfig(bucket_batches=20))
+    from aqaa_ref.cache import _jsonable
+    assert "bucket_batches" not in _jsonable(TrainConfig())
+
+
 def test_embedding_and_head_get_the_lr_multiple():
     cfg = TrainConfig(new_token_lr_mult=5.0)
     groups = param_groups(tiny_model(), cfg.lr, cfg.new_token_lr_mult, cfg.weight_decay)

@@ -46,6 +46,9 @@ from aqaa_ref.precision import mixed_precision
 class TrainConfig:
     """Optimisation settings shared by every stage (per-stage presets live in ``stages``)."""
 
+    #: added after toy stages were cached: at these values they stay out of the cache key
+    __key_defaults__ = {"bucket_batches": 0}
+
     steps: int = 200                # optimizer steps
     batch_size: int = 16            # sequences per optimizer step (across processes and accumulation)
     grad_accum: int = 1             # micro-batches per optimizer step (per process)
@@ -62,6 +65,10 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     progress: bool = True
+    # length bucketing: 0 = batches of random examples; N = each window of N batches' worth of
+    # shuffled examples is sorted by length before it is cut into batches (then the batches are
+    # shuffled), so a batch holds examples of similar length and little padding
+    bucket_batches: int = 0
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine from lr to lr * min_lr_ratio. ``step`` counts from 0."""
@@ -84,18 +91,47 @@ class TrainResult:
 
 
 
-def batch_indices(n_examples: int, step: int, micro: int, batch_size: int, grad_accum: int,
-                  rank: int, world: int, seed: int) -> list[int]:
-    """Example indices for (optimizer ``step``, micro-step ``micro``, process ``rank``).
+def epoch_order(n_examples: int, epoch: int, seed: int, batch_size: int, lengths=None,
+                bucket_batches: int = 0) -> torch.Tensor:
+    """The order an epoch visits the examples in: a seeded shuffle, optionally length-bucketed.
 
-    The global batch of a step is ``batch_size`` consecutive examples of the epoch's
-    shuffled order; it is split into ``grad_accum`` micro-batches, and each micro-batch
-    into ``world`` rank slices. Depends only on its arguments (that is what makes resume
-    exact)."""
-    per_epoch = max(1, n_examples // batch_size)
-    epoch, k = divmod(step, per_epoch)
+    With ``bucket_batches`` = N > 0 (and ``lengths``), the shuffled order is cut into windows
+    of N * batch_size examples, each window is sorted by length and cut into batches, and the
+    full batches of all windows are shuffled (the ragged rest goes last, as the unused tail)::
+
+        shuffle -> [w0 | w1 | ...] -> sort each window by length -> batches -> shuffle batches
+    """
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(n_examples, generator=g)
+    if not bucket_batches or lengths is None:
+        return order
+    window = bucket_batches * batch_size
+    full, rest = [], []
+    for i in range(0, n_examples, window):
+        chunk = sorted(order[i:i + window].tolist(), key=lambda j: lengths[j])
+        cut = len(chunk) // batch_size * batch_size
+        full += [chunk[j:j + batch_size] for j in range(0, cut, batch_size)]
+        rest += chunk[cut:]
+    perm = torch.randperm(len(full), generator=g).tolist()
+    return torch.tensor([i for b in perm for i in full[b]] + rest, dtype=torch.long)
+
+
+def example_length(example: dict) -> int:
+    """Tokens an example occupies in a padded batch: its longest id list (a DPO pair: the longer side)."""
+    return max((len(v) for k, v in example.items() if k.endswith("input_ids")), default=0)
+
+
+def batch_indices(n_examples: int, step: int, micro: int, batch_size: int, grad_accum: int,
+                  rank: int, world: int, seed: int, lengths=None, bucket_batches: int = 0) -> list[int]:
+    """Example indices for (optimizer ``step``, micro-step ``micro``, process ``rank``).
+
+    The global batch of a step is ``batch_size`` consecutive examples of the epoch's order
+    (:func:`epoch_order`: shuffled, optionally length-bucketed); it is split into ``grad_accum``
+    micro-batches, and each micro-batch into ``world`` rank slices. Depends only on its
+    arguments (that is what makes resume exact)."""
+    per_epoch = max(1, n_examples // batch_size)
+    epoch, k = divmod(step, per_epoch)
+    order = epoch_order(n_examples, epoch, seed, batch_size, lengths, bucket_batches)
     glob = order[k * batch_size:(k + 1) * batch_size]
     micro_size = batch_size // grad_accum
     mb = glob[micro * micro_size:(micro + 1) * micro_size]
@@ -244,6 +280,7 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
         start, metrics = meta["step"], meta["metrics"]
 
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    lengths = [example_length(e) for e in examples] if cfg.bucket_batches else None
     bar = tqdm(range(start, end), desc=desc, disable=not (cfg.progress and acc.is_main_process), unit="step")
     t0 = time.perf_counter()
     model.train()
@@ -253,7 +290,8 @@ def train(model: torch.nn.Module, examples: list[dict], cfg: TrainConfig, out_di
             g["lr"] = lr * g.get("lr_mult", 1.0)
         # the normaliser is the label count of the whole optimizer step, on every rank
         micro = [pad_collate([examples[i] for i in batch_indices(len(examples), step, m, cfg.batch_size,
-                                                                  cfg.grad_accum, rank, world, cfg.seed)], pad_id)
+                                                                  cfg.grad_accum, rank, world, cfg.seed, lengths,
+                                                                  cfg.bucket_batches)], pad_id)
                  for m in range(cfg.grad_accum)]
         local = torch.tensor(float(sum(token_count(b) for b in micro)), device=acc.device)
         norm = max(1.0, float(acc.reduce(local, reduction="sum"))) / world  # grads are averaged over ranks

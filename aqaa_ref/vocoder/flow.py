@@ -90,6 +90,9 @@ def euler_sample(velocity, x0: torch.Tensor, n_steps: int = 10, warp: bool = Tru
 class VocoderConfig:
     """Token -> mel flow model and its training. Presets: ``tiny`` (tests), ``toy``, ``paper``."""
 
+    #: added after toy models were cached: at these values they stay out of the cache key
+    __key_defaults__ = {"extra_speech": 0}
+
     name: str = "toy"
     mel: MelConfig = VOCODER_MEL
     # token encoder

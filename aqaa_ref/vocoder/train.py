@@ -17,7 +17,7 @@ from safetensors.torch import save as safetensors_bytes
 from tqdm.auto import tqdm
 
 from aqaa_ref.audio import MelConfig, peak_normalize
-from aqaa_ref.cache import atomic_write_bytes, atomic_write_json, cache_dir, config_hash
+from aqaa_ref.cache import _jsonable, atomic_write_bytes, atomic_write_json, cache_dir, config_hash
 from aqaa_ref.lr_schedule import warmup_cosine
 from aqaa_ref.vocoder.flow import FlowVocoder, VocoderConfig
 from aqaa_ref.vocoder.mel2wav import mel_frames
@@ -29,9 +29,6 @@ from aqaa_ref.precision import autocast
 # ----------------------------------------------------------------------------- training
 
 INFERENCE_FIELDS = ("n_steps", "guidance", "temperature")
-#: training fields added after models were cached: at these values they stay out of the key,
-#: so the models trained before they existed are still found
-LATER_FIELDS = {"extra_speech": 0}
 
 def tokenizer_identity(tokenizer) -> str:
     """A short hash that changes when the tokenizer's weights or config change."""
@@ -167,8 +164,7 @@ def vocoder_dir(corpus, tokenizer, cfg: VocoderConfig):
     """The cache folder of the flow vocoder trained with ``cfg`` on ``corpus``'s clips, tokenized
     by ``tokenizer``: the hash of the training fields, the corpus config and the tokenizer's identity.
     The inference settings (n_steps, guidance, temperature) are not part of the key."""
-    training = {k: v for k, v in asdict(cfg).items()
-                if k not in INFERENCE_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    training = {k: v for k, v in _jsonable(cfg).items() if k not in INFERENCE_FIELDS}
     return cache_dir() / "vocoder" / config_hash(training, corpus.config, tokenizer_identity(tokenizer))
 
 
