@@ -126,3 +126,15 @@ def test_stack_frames_and_length_batches():
     batches = length_batches(lengths, max_frames=150, generator=torch.Generator().manual_seed(0))
     assert sorted(i for b in batches for i in b) == list(range(8))
     assert all(max(lengths[i] for i in b) * len(b) <= 150 or len(b) == 1 for b in batches)
+
+
+def test_training_the_two_tokenizers_side_by_side_gives_the_same_weights_as_one_after_the_other():
+    from aqaa_ref.data import CorpusConfig, build_corpus
+    from aqaa_ref.tokenizer import DualConfig, train_dual
+
+    corpus = build_corpus(CorpusConfig.from_preset("tiny"), progress=False)
+    cfg = DualConfig.from_preset("tiny")
+    side, alone = train_dual(corpus, cfg, progress=False), train_dual(corpus, cfg, progress=False, concurrent=False)
+    for part in ("linguistic", "semantic"):
+        a, b = getattr(side, part).state_dict(), getattr(alone, part).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part

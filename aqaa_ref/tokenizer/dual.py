@@ -288,8 +288,24 @@ class StreamingEncoder:
 
 # ----------------------------------------------------------------------------- training + cache
 
-def train_dual(corpus, cfg: DualConfig = DualConfig(), progress: bool = True, log: dict | None = None) -> DualTokenizer:
-    """Load the corpus' training clips once, train both tokenizers. ``log`` gets per-step logs and timings."""
+def _train_semantic_worker(corpus_config, cfg: DualConfig, phonemes: tuple):
+    """Worker process: load the train clips and train the semantic tokenizer (one thread)."""
+    from aqaa_ref.data import build_corpus
+
+    log: list = []
+    clips = load_clips(build_corpus(corpus_config, progress=False), "train", progress=False)
+    t = time.time()
+    sem = train_semantic(clips, cfg.semantic, False, log, inventory=PhonemeInventory(phonemes))
+    return sem, log, time.time() - t
+
+
+def train_dual(corpus, cfg: DualConfig = DualConfig(), progress: bool = True, log: dict | None = None,
+               concurrent: bool = True) -> DualTokenizer:
+    """Load the corpus' training clips once, train both tokenizers. ``log`` gets per-step logs and timings.
+
+    concurrent: train the semantic tokenizer in a worker process while this one trains the
+    linguistic one (each trains on one thread, so a 2-core machine does both at once; the
+    result is the same as one after the other: each seeds its own generator)."""
     log = {} if log is None else log
     log["linguistic"], log["semantic"] = [], []
 
@@ -300,9 +316,21 @@ def train_dual(corpus, cfg: DualConfig = DualConfig(), progress: bool = True, lo
         return out
 
     clips = timed("features", lambda: load_clips(corpus, "train", progress=progress))
-    ling = timed("linguistic", lambda: train_linguistic(clips, cfg.linguistic, progress, log["linguistic"]))
-    sem = timed("semantic", lambda: train_semantic(clips, cfg.semantic, progress, log["semantic"],
-                                                   inventory=ling.inventory))
+    inventory = PhonemeInventory.from_sequences(c.phonemes for c in clips)
+    if not concurrent:
+        ling = timed("linguistic", lambda: train_linguistic(clips, cfg.linguistic, progress, log["linguistic"]))
+        sem = timed("semantic", lambda: train_semantic(clips, cfg.semantic, progress, log["semantic"],
+                                                       inventory=inventory))
+        return DualTokenizer(ling, sem, cfg.text_vocab_size, cfg.name)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        job = pool.submit(_train_semantic_worker, corpus.config, cfg, tuple(inventory.phonemes))
+        ling = timed("linguistic", lambda: train_linguistic(clips, cfg.linguistic, progress, log["linguistic"]))
+        if progress:
+            print("[tokenizer] linguistic done; waiting for the semantic tokenizer (training beside it)", flush=True)
+        sem, log["semantic"], log["semantic_seconds"] = job.result()
     return DualTokenizer(ling, sem, cfg.text_vocab_size, cfg.name)
 
 
