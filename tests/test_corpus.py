@@ -129,3 +129,50 @@ def test_unknown_preset_and_split_raise(corpus):
         CorpusConfig.from_preset("huge")
     with pytest.raises(ValueError, match="unknown split"):
         corpus.split("dev")
+
+
+def _plan_digest(cfg) -> str:
+    import hashlib
+
+    items = plan_items(cfg)
+    blob = "\n".join(f"{it.id}|{it.question.key()}|{[a.key() for a in it.answer]}|{it.instruction}" for it in items)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def test_one_phrasing_plans_exactly_the_corpus_cached_before_phrasings_existed():
+    from aqaa_ref.cache import config_hash
+
+    tiny = CorpusConfig.from_preset("tiny")
+    assert _plan_digest(tiny) == "181f7c665cfd0aaa"          # the plan before PHRASINGS was added
+    assert config_hash(CorpusConfig.from_preset("toy")) == "38c649edd574"
+    assert tiny.conditions == CONDITIONS
+
+
+def test_varied_phrasing_holds_some_wordings_out_for_an_unseen_phrasing_condition():
+    import re
+
+    from aqaa_ref.data.tasks import PHRASINGS, TEMPLATES
+
+    cfg = CorpusConfig.from_preset("tiny", phrasing="varied", test_per_family_condition=6)
+    assert cfg.conditions[-1] == "unseen_phrasing"
+    for task, by_lang in TEMPLATES.items():
+        for lang, one in by_lang.items():
+            assert PHRASINGS[task][lang][0][0] == one       # the single wording is the first trained one
+            assert not set(PHRASINGS[task][lang][0]) & set(PHRASINGS[task][lang][1])
+
+    def pattern(template):  # a template as a regex over the rendered question
+        return re.compile("^" + re.escape(template).replace(r"\{a\}", ".+").replace(r"\{b\}", ".+") + "$")
+
+    train_pats = [pattern(t) for by in PHRASINGS.values() for tr, _ in by.values() for t in tr]
+    held_pats = [pattern(t) for by in PHRASINGS.values() for _, ho in by.values() for t in ho]
+    items = plan_items(cfg)
+    core = lambda it: it.question.text.split(", ", 1)[1] if it.question.text.startswith("answer ") else it.question.text  # noqa: E731
+    trained = [it for it in items if it.split == "train" and it.task != "switch"]
+    unseen = [it for it in items if it.condition == "unseen_phrasing" and it.task != "switch"]
+    assert unseen and {it.family for it in unseen} >= {"logical_reasoning", "gaming", "voice_understanding"}
+    assert all(any(p.match(core(it)) for p in held_pats) for it in unseen)
+    assert not any(any(p.match(core(it)) for p in held_pats) for it in trained)
+    assert len({core(it).split(" ")[0] for it in trained if it.language == "en"}) > 5   # many wordings in training
+    assert _plan_digest(cfg) != _plan_digest(CorpusConfig.from_preset("tiny", test_per_family_condition=6))
+    with pytest.raises(ValueError, match="phrasing must be one of"):
+        CorpusConfig(phrasing="many")

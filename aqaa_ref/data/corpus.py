@@ -34,7 +34,8 @@ from aqaa_ref import presets
 from aqaa_ref.audio import load_audio, resample, save_audio
 from aqaa_ref.cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
 from aqaa_ref.data.styles import Speech
-from aqaa_ref.data.tasks import HELDOUT_FAMILIES, Item, Rendering, TaskContext, heldout_facts, make_item
+from aqaa_ref.data.tasks import (HELDOUT_FAMILIES, PHRASING_MODES, Item, Rendering, TaskContext, heldout_facts,
+                                 make_item)
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 
@@ -54,6 +55,9 @@ TOY_FAMILY_COUNTS = {
 class CorpusConfig:
     """Everything that determines a corpus. Presets: ``tiny`` (tests), ``toy``, ``large``."""
 
+    #: added after corpora were cached: at these values they stay out of the cache key
+    __key_defaults__ = {"phrasing": "one"}
+
     name: str = "toy"
     seed: int = 0
     family_counts: dict = field(default_factory=lambda: dict(TOY_FAMILY_COUNTS))
@@ -65,6 +69,18 @@ class CorpusConfig:
     text_instruction_prob: float = 0.25  # instruction as text beside the audio, not spoken
     sample_rate: int = 16_000
     workers: int = 2
+    # "one": one wording per task and language (aqaa_ref.data.tasks.TEMPLATES); "varied": several
+    # (tasks.PHRASINGS), some held out for a fifth test condition, "unseen_phrasing"
+    phrasing: str = "one"
+
+    def __post_init__(self):
+        if self.phrasing not in PHRASING_MODES:
+            raise ValueError(f"phrasing must be one of {PHRASING_MODES}, got {self.phrasing!r}")
+
+    @property
+    def conditions(self) -> tuple:
+        """The test split's conditions: CONDITIONS, plus ``unseen_phrasing`` when phrasing is varied."""
+        return CONDITIONS + (("unseen_phrasing",) if self.phrasing == "varied" else ())
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "CorpusConfig":
@@ -85,7 +101,7 @@ def plan_items(cfg: CorpusConfig) -> list[Item]:
 
     def draw(family: str, split: str, condition: str, n: int):
         ctx = TaskContext(condition=condition, heldout=heldout, max_operand=cfg.max_operand,
-                          text_instruction_prob=cfg.text_instruction_prob)
+                          text_instruction_prob=cfg.text_instruction_prob, phrasing=cfg.phrasing)
         made, tries = 0, 0
         while made < n and tries < 50 * n:
             tries += 1
@@ -103,7 +119,7 @@ def plan_items(cfg: CorpusConfig) -> list[Item]:
     for family in cfg.family_counts:
         draw(family, "val", "seen", cfg.val_per_family)
     for family in cfg.family_counts:
-        for condition in CONDITIONS:
+        for condition in cfg.conditions:
             if condition == "unseen_fact" and family not in HELDOUT_FAMILIES:
                 continue
             draw(family, "test", condition, cfg.test_per_family_condition)

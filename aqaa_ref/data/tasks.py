@@ -44,6 +44,61 @@ TEMPLATES = {
     "after": {"en": "what comes after {a}", "cmn": "{a}后面是几", "yue": "{a}之後係幾多", "ja": "{a}のつぎは"},
     "before": {"en": "what comes before {a}", "cmn": "{a}前面是几", "yue": "{a}之前係幾多", "ja": "{a}のまえは"},
 }
+#: more ways to ask the same thing (``CorpusConfig.phrasing="varied"``): task -> language ->
+#: (training templates, held-out templates). The first training template is the TEMPLATES one;
+#: the held-out ones are asked only in the test split's ``unseen_phrasing`` condition, so that
+#: condition measures whether a question is understood when worded in a way never trained on.
+PHRASINGS = {
+    "plus": {"en": (("what is {a} plus {b}", "what's {a} plus {b}", "how much is {a} plus {b}",
+                     "could you tell me what {a} plus {b} is", "add {a} and {b}", "{a} plus {b} is what"),
+                    ("tell me the sum of {a} and {b}", "what do you get if you add {a} to {b}")),
+             "cmn": (("{a}加{b}等于几", "{a}加{b}是多少", "请问{a}加{b}等于多少"), ("{a}加上{b}得几",)),
+             "yue": (("{a}加{b}係幾多", "{a}加{b}等於幾多"), ("{a}加埋{b}係幾多",)),
+             "ja": (("{a}たす{b}は", "{a}たす{b}はいくつ"), ("{a}と{b}をたすといくつ",))},
+    "minus": {"en": (("what is {a} minus {b}", "what's {a} minus {b}", "how much is {a} minus {b}",
+                      "could you tell me what {a} minus {b} is", "take {b} from {a}"),
+                     ("tell me {a} take away {b}", "what is left if you subtract {b} from {a}")),
+              "cmn": (("{a}减{b}等于几", "{a}减{b}是多少", "请问{a}减{b}等于多少"), ("{a}减去{b}得几",)),
+              "yue": (("{a}減{b}係幾多", "{a}減{b}等於幾多"), ("{a}減走{b}係幾多",)),
+              "ja": (("{a}ひく{b}は", "{a}ひく{b}はいくつ"), ("{a}から{b}をひくといくつ",))},
+    "times": {"en": (("what is {a} times {b}", "what's {a} times {b}", "how much is {a} times {b}",
+                      "could you tell me what {a} times {b} is", "multiply {a} by {b}"),
+                     ("tell me the product of {a} and {b}", "what do you get if you multiply {a} and {b}")),
+              "cmn": (("{a}乘{b}等于几", "{a}乘{b}是多少", "请问{a}乘{b}等于多少"), ("{a}乘以{b}得几",)),
+              "yue": (("{a}乘{b}係幾多", "{a}乘{b}等於幾多"), ("{a}乘埋{b}係幾多",)),
+              "ja": (("{a}かける{b}は", "{a}かける{b}はいくつ"), ("{a}に{b}をかけるといくつ",))},
+    "bigger": {"en": (("which is bigger, {a} or {b}", "which one is bigger, {a} or {b}",
+                       "could you tell me which is bigger, {a} or {b}", "is {a} or {b} bigger"),
+                      ("which number is larger, {a} or {b}", "of {a} and {b}, which is more")),
+               "cmn": (("{a}和{b}哪个大", "{a}和{b}哪个比较大"), ("{a}跟{b}谁大",)),
+               "yue": (("{a}同{b}邊個大", "{a}同{b}邊個比較大"), ("{a}定{b}大啲",)),
+               "ja": (("{a}と{b}どっちがおおきい", "{a}と{b}はどちらがおおきい"), ("{a}と{b}ではどっちがおおきいですか",))},
+    "after": {"en": (("what comes after {a}", "what number comes after {a}", "could you tell me what comes after {a}",
+                      "which number is after {a}"), ("what is the next number after {a}", "count on from {a}")),
+              "cmn": (("{a}后面是几", "{a}后面是多少"), ("{a}的下一个数是几",)),
+              "yue": (("{a}之後係幾多", "{a}之後係邊個數"), ("{a}嘅下一個數係幾多",)),
+              "ja": (("{a}のつぎは", "{a}のつぎはいくつ"), ("{a}のあとのかずは",))},
+    "before": {"en": (("what comes before {a}", "what number comes before {a}",
+                       "could you tell me what comes before {a}", "which number is before {a}"),
+                      ("what is the number just before {a}", "count back one from {a}")),
+               "cmn": (("{a}前面是几", "{a}前面是多少"), ("{a}的前一个数是几",)),
+               "yue": (("{a}之前係幾多", "{a}之前係邊個數"), ("{a}嘅前一個數係幾多",)),
+               "ja": (("{a}のまえは", "{a}のまえはいくつ"), ("{a}のひとつまえのかずは",))},
+    "translate": {"en": (("how do you say {a} in {b}", "what is {a} in {b}", "could you tell me how to say {a} in {b}"),
+                         ("say {a} in {b}", "what's the {b} word for {a}"))},
+    "repeat": {"en": (("repeat after me, {a}", "say after me, {a}", "please repeat, {a}"),
+                      ("can you say this back to me, {a}", "echo these words, {a}"))},
+    "opposite": {"en": (("say the opposite of {a}", "what is the opposite of {a}", "tell me the opposite of {a}"),
+                        ("give me the word that means the reverse of {a}", "what's the antonym of {a}"))},
+    "speed": {"en": (("am I speaking fast or slow", "am I talking fast or slow", "is my speech fast or slow"),
+                     ("do I talk quickly or slowly", "how fast am I speaking, fast or slow"))},
+    "pitch": {"en": (("is my voice high or low", "is my voice high or is it low", "do I have a high or a low voice"),
+                     ("does my voice sound high or low", "how high is my voice, high or low"))},
+    "gender": {"en": (("am I a man or a woman", "is this a man or a woman speaking", "am I male or female"),
+                      ("do I sound like a man or a woman", "is the speaker a man or a woman"))},
+}
+PHRASING_MODES = ("one", "varied")
+
 BINARY_TASKS = ("plus", "minus", "times", "bigger")
 UNARY_TASKS = ("after", "before")
 
@@ -142,6 +197,16 @@ class TaskContext:
     heldout: frozenset = frozenset()  # fact keys never shown in training
     max_operand: int = 9
     text_instruction_prob: float = 0.25
+    phrasing: str = "one"             # "one": TEMPLATES only; "varied": PHRASINGS (see there)
+
+    def phrase(self, rng: random.Random, task: str, language: str, one: str) -> str:
+        """The template a question is asked with: ``one`` (the single wording) when phrasing is
+        "one" (no random draw, so such corpora are exactly the earlier ones); otherwise a
+        training wording, or a held-out one under the ``unseen_phrasing`` condition."""
+        if self.phrasing == "one":
+            return one
+        train, held = PHRASINGS[task][language]
+        return rng.choice(held if self.condition == "unseen_phrasing" else train)
 
     def fact_allowed(self, key: str) -> bool:
         if self.condition == "unseen_fact":
@@ -180,7 +245,7 @@ def reasoning_fact(rng: random.Random, ctx: TaskContext, language: str, tasks=BI
     def w(n):
         return number_word(n, language)
 
-    q = TEMPLATES[task][language].format(a=w(a), b=w(b) if b is not None else "")
+    q = ctx.phrase(rng, task, language, TEMPLATES[task][language]).format(a=w(a), b=w(b) if b is not None else "")
     return q, w(result), task, key
 
 
@@ -208,7 +273,8 @@ def language_ability(rng: random.Random, ctx: TaskContext) -> Item:
     if rng.random() < 0.2 and ctx.condition != "unseen_fact":  # cross-lingual: asked in English
         target = rng.choice(("cmn", "yue", "ja"))
         n = rng.randint(0, ctx.max_operand)
-        q = f"how do you say {number_word(n, 'en')} in {LANGUAGE_NAMES[target]}"
+        q = ctx.phrase(rng, "translate", "en", "how do you say {a} in {b}").format(
+            a=number_word(n, "en"), b=LANGUAGE_NAMES[target])
         return Item(id="", family="language_ability", task="translate", fact=f"say:{target}:{n}",
                     question=ctx.question_speech(rng, q, "en"), answer=[assistant(number_word(n, target), target)])
     lang = rng.choice(("cmn", "yue", "ja"))
@@ -241,12 +307,14 @@ def voice_understanding(rng: random.Random, ctx: TaskContext) -> Item:
     task = rng.choice(("speed", "pitch", "gender"))
     if task == "speed":
         label = rng.choice(("fast", "slow"))
-        q = ctx.question_speech(rng, "am I speaking fast or slow", "en", rate=rng.choice(EXTREME[label]))
+        q = ctx.question_speech(rng, ctx.phrase(rng, "speed", "en", "am I speaking fast or slow"), "en",
+                                rate=rng.choice(EXTREME[label]))
     elif task == "pitch":
         label = rng.choice(("high", "low"))
-        q = ctx.question_speech(rng, "is my voice high or low", "en", pitch=rng.choice(EXTREME[label]))
+        q = ctx.question_speech(rng, ctx.phrase(rng, "pitch", "en", "is my voice high or low"), "en",
+                                pitch=rng.choice(EXTREME[label]))
     else:
-        q = ctx.question_speech(rng, "am I a man or a woman", "en")
+        q = ctx.question_speech(rng, ctx.phrase(rng, "gender", "en", "am I a man or a woman"), "en")
         label = "a man" if q.voice in MALE_VOICES else "a woman"
     return Item(id="", family="voice_understanding", task=task, fact=f"{task}:{label}",
                 question=q, answer=[assistant(label, "en")])
@@ -259,13 +327,15 @@ def gaming(rng: random.Random, ctx: TaskContext) -> Item:
             if ctx.fact_allowed(f"repeat:{w1}:{w2}"):
                 break
         return Item(id="", family="gaming", task="repeat", fact=f"repeat:{w1}:{w2}",
-                    question=ctx.question_speech(rng, f"repeat after me, {w1} {w2}", "en"),
+                    question=ctx.question_speech(rng, ctx.phrase(rng, "repeat", "en", "repeat after me, {a}").format(
+                        a=f"{w1} {w2}"), "en"),
                     answer=[assistant(f"{w1} {w2}", "en")])
     if ctx.condition == "unseen_fact":  # opposites are memorised facts: nothing to hold out
         return gaming(rng, ctx)
     w = rng.choice(sorted(OPPOSITES))
     return Item(id="", family="gaming", task="opposite", fact=f"opposite:{w}",
-                question=ctx.question_speech(rng, f"say the opposite of {w}", "en"),
+                question=ctx.question_speech(rng, ctx.phrase(rng, "opposite", "en", "say the opposite of {a}").format(a=w),
+                                             "en"),
                 answer=[assistant(OPPOSITES[w], "en")])
 
 
