@@ -172,7 +172,27 @@ def test_varied_phrasing_holds_some_wordings_out_for_an_unseen_phrasing_conditio
     assert unseen and {it.family for it in unseen} >= {"logical_reasoning", "gaming", "voice_understanding"}
     assert all(any(p.match(core(it)) for p in held_pats) for it in unseen)
     assert not any(any(p.match(core(it)) for p in held_pats) for it in trained)
+    assert all(any(p.match(core(it)) for p in train_pats) for it in trained)
     assert len({core(it).split(" ")[0] for it in trained if it.language == "en"}) > 5   # many wordings in training
     assert _plan_digest(cfg) != _plan_digest(CorpusConfig.from_preset("tiny", test_per_family_condition=6))
     with pytest.raises(ValueError, match="phrasing must be one of"):
         CorpusConfig(phrasing="many")
+
+
+def test_many_voices_train_on_twelve_and_hold_five_out():
+    from aqaa_ref.data.styles import MANY_TRAIN_VOICES, MANY_UNSEEN_VOICES
+
+    cfg = CorpusConfig.from_preset("tiny", voices="many", test_per_family_condition=8)
+    items = plan_items(cfg)
+    train_voices = {it.question.voice for it in items if it.split == "train"}
+    unseen = {it.question.voice for it in items if it.condition == "unseen_voice"}
+    assert train_voices == set(MANY_TRAIN_VOICES) and not train_voices & set(MANY_UNSEEN_VOICES)
+    assert unseen == set(MANY_UNSEEN_VOICES)
+    for it in items:                          # the gender answers follow eSpeak's own variant files
+        if it.task == "gender":
+            assert it.answer_text == ("a man" if it.question.voice in MALE_VOICES else "a woman")
+    from aqaa_ref.data.styles import Speech
+
+    wav, sr, _ = Speech(text="three", voice="Alicia").synthesize()
+    assert wav.size > 0.1 * sr
+    assert _plan_digest(CorpusConfig.from_preset("tiny")) == "181f7c665cfd0aaa"   # "seven" unchanged

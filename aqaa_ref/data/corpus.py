@@ -34,8 +34,8 @@ from aqaa_ref import presets
 from aqaa_ref.audio import load_audio, resample, save_audio
 from aqaa_ref.cache import atomic_write_json, atomic_write_text, cache_dir, config_hash
 from aqaa_ref.data.styles import Speech
-from aqaa_ref.data.tasks import (HELDOUT_FAMILIES, PHRASING_MODES, Item, Rendering, TaskContext, heldout_facts,
-                                 make_item)
+from aqaa_ref.data.tasks import (HELDOUT_FAMILIES, PHRASING_MODES, VOICE_MODES, Item, Rendering, TaskContext,
+                                 heldout_facts, make_item)
 
 CONDITIONS = ("seen", "unseen_voice", "unseen_prosody", "unseen_fact")
 
@@ -56,7 +56,7 @@ class CorpusConfig:
     """Everything that determines a corpus. Presets: ``tiny`` (tests), ``toy``, ``large``."""
 
     #: added after corpora were cached: at these values they stay out of the cache key
-    __key_defaults__ = {"phrasing": "one"}
+    __key_defaults__ = {"phrasing": "one", "voices": "seven"}
 
     name: str = "toy"
     seed: int = 0
@@ -72,10 +72,15 @@ class CorpusConfig:
     # "one": one wording per task and language (aqaa_ref.data.tasks.TEMPLATES); "varied": several
     # (tasks.PHRASINGS), some held out for a fifth test condition, "unseen_phrasing"
     phrasing: str = "one"
+    # "seven": the seven training voices and one held-out voice (m4); "many": twelve training
+    # voices and five held-out ones (aqaa_ref.data.styles.MANY_*)
+    voices: str = "seven"
 
     def __post_init__(self):
         if self.phrasing not in PHRASING_MODES:
             raise ValueError(f"phrasing must be one of {PHRASING_MODES}, got {self.phrasing!r}")
+        if self.voices not in VOICE_MODES:
+            raise ValueError(f"voices must be one of {VOICE_MODES}, got {self.voices!r}")
 
     @property
     def conditions(self) -> tuple:
@@ -101,7 +106,7 @@ def plan_items(cfg: CorpusConfig) -> list[Item]:
 
     def draw(family: str, split: str, condition: str, n: int):
         ctx = TaskContext(condition=condition, heldout=heldout, max_operand=cfg.max_operand,
-                          text_instruction_prob=cfg.text_instruction_prob, phrasing=cfg.phrasing)
+                          text_instruction_prob=cfg.text_instruction_prob, phrasing=cfg.phrasing, voices=cfg.voices)
         made, tries = 0, 0
         while made < n and tries < 50 * n:
             tries += 1

@@ -41,6 +41,8 @@ ESPEAK_VOICES_BY_LANGUAGE = {"en": "en-us", "cmn": "cmn", "yue": "yue", "ja": "j
 
 #: voice variant names: timbre presets shipped with eSpeak NG (m = male, f = female)
 VOICES = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "f4", "f5")
+#: more of eSpeak NG's variants (voices/!v), for CorpusConfig(voices="many")
+MORE_VOICES = ("m6", "m7", "m8", "Andy", "Annie", "Alicia", "steph", "linda")
 
 # espeak_EVENT is passed as a pointer; we never read it, so an opaque pointer suffices.
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
@@ -144,8 +146,8 @@ def voice_name(language: str, voice: str | None) -> str:
     """The eSpeak voice string for a language and a timbre variant, e.g. ("en", "f2") -> "en-us+f2"."""
     if language not in ESPEAK_VOICES_BY_LANGUAGE:
         raise SynthesisError(f"unknown language {language!r}; known: {sorted(ESPEAK_VOICES_BY_LANGUAGE)}")
-    if voice is not None and voice not in VOICES:
-        raise SynthesisError(f"unknown voice {voice!r}; known: {list(VOICES)}")
+    if voice is not None and voice not in VOICES + MORE_VOICES:
+        raise SynthesisError(f"unknown voice {voice!r}; known: {list(VOICES + MORE_VOICES)}")
     return ESPEAK_VOICES_BY_LANGUAGE[language] + (f"+{voice}" if voice else "")
 
 

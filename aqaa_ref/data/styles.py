@@ -19,7 +19,12 @@ ASSISTANT_VOICE = "f2"
 #: Question voices seen in training, and the one kept for the test split only.
 TRAIN_VOICES = ("m1", "m2", "m3", "m5", "f1", "f3", "f5")
 UNSEEN_VOICE = "m4"
-MALE_VOICES = frozenset(v for v in ("m1", "m2", "m3", "m4", "m5"))
+#: CorpusConfig(voices="many"): more eSpeak variants in training, and five held-out voices
+#: (two men, three women) so that "unseen voice" means voices, not one voice
+MANY_TRAIN_VOICES = TRAIN_VOICES + ("m6", "m8", "Andy", "Annie", "linda")
+MANY_UNSEEN_VOICES = ("m4", "m7", "f4", "Alicia", "steph")
+#: the variants whose eSpeak definition says "gender male" (the voice-understanding answers)
+MALE_VOICES = frozenset(("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Andy"))
 
 #: speaking rate (words per minute) for each rate instruction
 RATES = {"slow": 115, "normal": 175, "fast": 270}

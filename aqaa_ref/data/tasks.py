@@ -29,7 +29,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field, replace
 
-from aqaa_ref.data.styles import MALE_VOICES, TRAIN_VOICES, UNSEEN_VOICE, Speech, assistant, number_word
+from aqaa_ref.data.styles import (MALE_VOICES, MANY_TRAIN_VOICES, MANY_UNSEEN_VOICES, TRAIN_VOICES, UNSEEN_VOICE, Speech,
+                                  assistant, number_word)
 
 LANGUAGES = ("en", "cmn", "yue", "ja")
 LANGUAGE_NAMES = {"cmn": "Mandarin", "yue": "Cantonese", "ja": "Japanese"}
@@ -98,6 +99,7 @@ PHRASINGS = {
                       ("do I sound like a man or a woman", "is the speaker a man or a woman"))},
 }
 PHRASING_MODES = ("one", "varied")
+VOICE_MODES = ("seven", "many")
 
 BINARY_TASKS = ("plus", "minus", "times", "bigger")
 UNARY_TASKS = ("after", "before")
@@ -198,6 +200,14 @@ class TaskContext:
     max_operand: int = 9
     text_instruction_prob: float = 0.25
     phrasing: str = "one"             # "one": TEMPLATES only; "varied": PHRASINGS (see there)
+    voices: str = "seven"             # "seven": TRAIN_VOICES + UNSEEN_VOICE; "many": MANY_* (styles)
+
+    @property
+    def voice_sets(self) -> tuple[tuple, tuple]:
+        """(training voices, held-out voices) of this context."""
+        if self.voices == "many":
+            return MANY_TRAIN_VOICES, MANY_UNSEEN_VOICES
+        return TRAIN_VOICES, (UNSEEN_VOICE,)
 
     def phrase(self, rng: random.Random, task: str, language: str, one: str) -> str:
         """The template a question is asked with: ``one`` (the single wording) when phrasing is
@@ -215,7 +225,11 @@ class TaskContext:
 
     def question_speech(self, rng: random.Random, text: str, language: str, **fixed) -> Speech:
         """A question voice for this condition; ``fixed`` overrides (e.g. rate for voice questions)."""
-        voice = UNSEEN_VOICE if self.condition == "unseen_voice" else rng.choice(TRAIN_VOICES)
+        train, unseen = self.voice_sets
+        if self.condition == "unseen_voice":    # one held-out voice: no draw (the "seven" corpora as before)
+            voice = unseen[0] if len(unseen) == 1 else rng.choice(unseen)
+        else:
+            voice = rng.choice(train)
         grid_r, grid_p = (UNSEEN_RATES, UNSEEN_PITCHES) if self.condition == "unseen_prosody" else (TRAIN_RATES, TRAIN_PITCHES)
         kw = dict(voice=voice, rate=rng.choice(grid_r), pitch=rng.choice(grid_p), pitch_range=rng.choice((30, 50, 70)))
         kw.update(fixed)
