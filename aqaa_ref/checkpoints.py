@@ -10,8 +10,8 @@ The layout (each component in the format of its kind, no pickle anywhere)::
       aqaa.json              what the pipeline needs besides weights: answer format, concat mode, stage names
       text_tokenizer/        BPE + special tokens            PreTrainedTokenizerFast.save_pretrained
       dual_tokenizer/        linguistic + semantic encoders  weights.safetensors + config.json
-      backbone/              the 5:5:1 merge (answers)       Step1ForCausalLM.save_pretrained
-      stages/pretrain/ sft1/ sft2/ dpo/                      the same, for notebooks 04-06
+      backbone/pretrain/ sft1/ sft2/ dpo/   the four trained stages   Step1ForCausalLM.save_pretrained
+      backbone/merge.json    the answering model: the 5:5:1 merge of sft1, sft2, dpo, as its recipe
       vocoder/flow/          tokens -> mel flow model        model.safetensors + config.json
       vocoder/mel2wav/       mel -> waveform                 model.safetensors + config.json
       judges/recognizer/     the independent CTC recognizer  model.safetensors + config.json
@@ -20,6 +20,8 @@ The layout (each component in the format of its kind, no pickle anywhere)::
 Weights are stored in float16 (half the bytes; every component is loaded back into float32,
 so only the rounding of the stored weights differs, and the scores measured on these files
 are the ones in provenance.json). Integer tensors (codebook indices, counters) keep their type.
+The merge is not stored a fifth time: it is a weighted average of three shipped stages
+(notebook 06), so ``load_backbone(folder)`` computes it on load, in float32, from them.
 
 A missing, truncated or corrupt file is a one-line :class:`CheckpointError` naming the file.
 """
@@ -96,7 +98,7 @@ def folder_sizes(folder) -> dict[str, int]:
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             rel = p.relative_to(folder).parts
-            key = "/".join(rel[:2]) if rel[0] in ("stages", "vocoder", "judges") and len(rel) > 2 else rel[0]
+            key = "/".join(rel[:2]) if rel[0] in ("backbone", "vocoder", "judges") and len(rel) > 2 else rel[0]
             sizes[key] = sizes.get(key, 0) + p.stat().st_size
     sizes["total"] = sum(sizes.values())
     return sizes
@@ -141,12 +143,15 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
     # text tokenizer: its own save_pretrained folder
     assets.tok.save_pretrained(str(folder / "text_tokenizer"))
     _copy_component(tokenizer_dir(assets.corpus, recipe.tokenizer), folder / "dual_tokenizer", "weights.safetensors", dtype)
-    # the backbone: the merge, and each stage's last checkpoint
-    for stage in ("merge", *SHIPPED_STAGES):
+    # the backbone: each stage's last checkpoint; the merge as its recipe (computed on load)
+    from aqaa_ref.training.recipe import PARENTS
+
+    for stage in SHIPPED_STAGES:
         model = assets.load_stage(stage).to(dtype)
-        out = folder / ("backbone" if stage == "merge" else f"stages/{stage}")
         with _quiet_transformers():
-            model.save_pretrained(str(out), safe_serialization=True)
+            model.save_pretrained(str(folder / "backbone" / stage), safe_serialization=True)
+    atomic_write_json(folder / "backbone" / "merge.json", {"stages": list(PARENTS["merge"]),
+                                                           "weights": list(recipe.merge_weights)})
     for name, src, weights in (("vocoder/flow", vocoder_dir(assets.corpus, assets.dual, recipe.vocoder), "model.safetensors"),
                                ("vocoder/mel2wav", mel2wav_dir(assets.corpus, recipe.mel2wav), "model.safetensors")):
         _need(src / "config.json", f"the trained {name}: run `python -m aqaa_ref train` first")
@@ -202,15 +207,22 @@ def load_dual(folder):
 
 
 def load_backbone(folder, stage: str = "merge"):
-    """The Step-1 backbone of one stage ("merge" = the shipped answering model): float32, eval mode.
-
-    A ``save_pretrained`` folder, loaded with ``Step1ForCausalLM.from_pretrained``."""
+    """The Step-1 backbone of one stage, float32, eval mode: "merge" (the answering model, the
+    weighted average that ``backbone/merge.json`` names) or one of the shipped stages, each a
+    ``save_pretrained`` folder loaded with ``Step1ForCausalLM.from_pretrained``."""
     from aqaa_ref.backbone.model import Step1ForCausalLM
+    from aqaa_ref.training.merge import merge_state_dicts
 
     stages = layout(folder)["stages"]
     if stage not in stages:
         raise CheckpointError(f"{folder}: no backbone stage {stage!r} (shipped: {', '.join(stages)})")
-    path = Path(folder) / ("backbone" if stage == "merge" else f"stages/{stage}")
+    if stage == "merge":
+        recipe = read_json(Path(folder) / "backbone" / "merge.json", "the merge's recipe")
+        parts = [load_backbone(folder, s) for s in recipe["stages"]]
+        model = parts[0]
+        model.load_state_dict(merge_state_dicts([p.state_dict() for p in parts], recipe["weights"]))
+        return model.eval()
+    path = Path(folder) / "backbone" / stage
     read_json(path / "config.json", f"the {stage} backbone's config")
     read_safetensors(path / "model.safetensors", f"the {stage} backbone's weights")    # a clear error if bad
     with _quiet_transformers():

@@ -35,14 +35,15 @@ def test_the_layout_is_complete_and_sized(exported):
     _, _, out = exported
     folder, sizes = out[torch.float16]
     for rel in ("aqaa.json", "provenance.json", "text_tokenizer/tokenizer.json", "dual_tokenizer/weights.safetensors",
-                "backbone/model.safetensors", "backbone/config.json", "vocoder/flow/model.safetensors",
+                "backbone/merge.json", "vocoder/flow/model.safetensors",
                 "vocoder/mel2wav/model.safetensors", "judges/recognizer/model.safetensors",
-                "judges/classifiers/classifiers.safetensors", *(f"stages/{s}/model.safetensors" for s in ck.SHIPPED_STAGES)):
+                "judges/classifiers/classifiers.safetensors", *(f"backbone/{s}/model.safetensors" for s in ck.SHIPPED_STAGES),
+                *(f"backbone/{s}/config.json" for s in ck.SHIPPED_STAGES)):
         assert (folder / rel).is_file(), rel
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt")) and not list(folder.rglob("*.pkl"))
     assert sizes["total"] == sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     # float16 halves the weights
-    assert sizes["backbone"] < 0.6 * out[torch.float32][1]["backbone"]
+    assert sizes["backbone/sft1"] < 0.6 * out[torch.float32][1]["backbone/sft1"]
     prov = json.loads((folder / "provenance.json").read_text())
     assert prov["note"] == "test" and set(prov["stage_keys"]) == {"pretrain", "sft1", "sft2", "dpo", "merge"}
 
