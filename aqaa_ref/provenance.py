@@ -74,9 +74,12 @@ def provenance(recipe, judges_preset: str | None, command: str) -> dict:
     """The record of :mod:`aqaa_ref.checkpoints`' provenance.json (without scores)."""
     from aqaa_ref.training.recipe import STAGES
 
+    bench = REPO / "benchmarks" / "results" / f"pipeline_time_{recipe.name}.json"
     settings = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)}
     settings["backbone"] = recipe.backbone.hyperparameters()
     return dict(command=command, written=time.strftime("%Y-%m-%d %H:%M:%S %Z"), **git_commit(),
                 recipe=_jsonable(settings), stage_keys={s: recipe.stage_key(s) for s in STAGES},
                 judges_preset=judges_preset, training_seconds=training_seconds(recipe, judges_preset),
-                machine=machine())
+                machine=machine(),
+                # the last whole-pipeline run from an empty cache (benchmarks/bench_pipeline_time.py), if any
+                pipeline_benchmark=json.loads(bench.read_text()) if bench.exists() else None)

@@ -41,8 +41,10 @@ def main(argv=None) -> dict:
 
     from aqaa_ref.cache import atomic_write_json
     from aqaa_ref.training.recipe import Recipe
+    from aqaa_ref.provenance import git_commit, machine
     from aqaa_ref.training.train_all import train_all
 
+    code = git_commit()                          # the code that trains (read before training starts)
     load_before = os.getloadavg()[0]
     recipe = Recipe.from_preset(args.preset)
     seconds = train_all(recipe, judges_preset=args.preset, concurrent=not args.sequential,
@@ -53,7 +55,7 @@ def main(argv=None) -> dict:
           f"load average {load_before:.1f} before, {load_after:.1f} after; {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}")
     out = dict(preset=args.preset, concurrent=not args.sequential, seconds=seconds, total_seconds=total,
-               load_average=[load_before, load_after], cores=os.cpu_count())
+               load_average=[load_before, load_after], cores=os.cpu_count(), code=code, machine=machine())
     atomic_write_json(args.json or RESULTS / f"pipeline_time_{args.preset}.json", out)
     return out
 

@@ -28,14 +28,16 @@
 # No ASR, no TTS: the backbone reads audio tokens and writes audio tokens; its text channel is the
 # "plan" the paper interleaves with the audio (10 text tokens, then 15 audio tokens, ...).
 #
-# **In this notebook:** load (or train) the toy models; answer a shipped question and listen;
+# **In this notebook:** load the shipped toy models; answer a shipped question and listen; all 20
+# shipped questions in one table;
 # the token timeline of the answer; streaming (audio before the answer is finished); a text
 # instruction beside the spoken question; a text-only answer; widgets to pick a question (or
 # upload your own), the output kind and a style; what happens with bad input.
 #
-# `AQAA_QUICK=1` (CI) uses the `tiny` preset, trained here in about a minute: its answers are
-# babble, but every step is the real one. Without it, the `toy` preset (trained by
-# `python -m aqaa_ref train`, reused from the cache).
+# The models are the toy ones shipped in `checkpoints/toy/` (trained from scratch on this
+# project's synthetic speech by `./run.sh train`; `checkpoints/toy/provenance.json` records how),
+# so this notebook trains nothing and runs in about a minute, in CI too. `AQAA_QUICK=1` (CI)
+# only shortens the widget and streaming demos.
 
 # %%
 import os, time
@@ -49,23 +51,24 @@ from aqaa_ref.audio import load_audio, AudioError
 from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.viz import token_timeline, spectrogram
 
+from aqaa_ref.checkpoints import default_folder
+
 QUICK = os.environ.get("AQAA_QUICK") == "1"
-PRESET = "tiny" if QUICK else "toy"
+SHIPPED = default_folder("toy")              # <repository>/checkpoints/toy
 torch.manual_seed(0)
-print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)")
+print("quick mode" if QUICK else "full mode", "| models:", SHIPPED.relative_to(SHIPPED.parents[1]))
 
 # %% [markdown]
 # ## 1. The models
 #
-# `AQAA.from_recipe(preset)` runs the recipe of notebooks 04-06 (every stage cached by its
-# config: nothing is retrained when it is already on disk), then the vocoder of notebook 07,
-# and answers with the 5:5:1 merge.
+# `AQAA.from_pretrained(folder)` loads a shipped folder the transformers way: the text and dual
+# tokenizers, the backbone (the 5:5:1 merge of notebook 06, a `save_pretrained` folder) and the
+# vocoder of notebook 07. `AQAA.from_recipe("toy")` is the other road: it trains every piece
+# here (or reuses it from `.cache/`), about an hour on two CPU cores.
 
 # %%
 t0 = time.time()
-aqaa = AQAA.from_recipe(PRESET, progress=False)
-if QUICK:
-    aqaa.max_new_tokens = 80      # the tiny model babbles until the limit: keep CI quick
+aqaa = AQAA.from_pretrained(SHIPPED)
 count = lambda m: sum(p.numel() for p in m.parameters())
 print(f"ready in {time.time() - t0:.1f} s")
 print(f"tokenizer: {aqaa.dual}")
@@ -96,6 +99,32 @@ fig, axes = plt.subplots(2, 1, figsize=(10, 4.5))
 spectrogram(q, ax=axes[0], title="question")
 spectrogram(ans.wav, ax=axes[1], title=f"answer: {ans.text!r}")
 plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ### All 20 shipped questions
+#
+# The same scoring as `./run.sh demo` (`aqaa_ref.evaluation.demo`): the text channel against the
+# expected answer, and what the independent recognizer (a CTC model trained on the corpus's real
+# eSpeak audio, never on vocoded audio) hears in the answer audio. **What you should see:** the
+# text channel right far more often than the audio (the vocoder is the weak link: notebook 09's
+# waterfall), and the unseen-fact and language-ability questions wrong most often.
+
+# %%
+from aqaa_ref.checkpoints import load_recognizer
+from aqaa_ref.evaluation.demo import answer_samples, summary
+from aqaa_ref.evaluation.judges import sample_judge
+
+recognizer = load_recognizer(SHIPPED)
+judge = sample_judge("toy", recognizer=recognizer)
+rows = answer_samples(aqaa, judge, samples=samples)
+print(f"{'question':<46} {'expected':<12} {'text channel':<16} {'recognizer heard':<28} text audio")
+for r in rows:
+    x, a = r["sample"], r["answer"]
+    heard = "".join(recognizer.transcribe(a.wav, 16_000))     # eSpeak-style phonemes
+    print(f"{x['question'][:45]:<46} {x['answer'][:11]:<12} {a.text[:15]:<16} {heard[:27]:<28} "
+          f"{'yes' if r['text_ok'] else 'no':<4} {'yes' if r['heard'] else 'no'}")
+res = summary(rows)
+print(f"\ntext channel right {res['text_ok']}/{res['n']}, answer audio heard right {res['heard']}/{res['n']}")
 
 # %% [markdown]
 # ### The answer's tokens
