@@ -23,10 +23,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> dict:
-    """{"commit": HEAD's hash, "dirty": uncommitted changes to tracked files} (None when not a git checkout)."""
+    """{"commit": HEAD's hash, "dirty": uncommitted changes to tracked code} (None when not a git checkout).
+
+    Outputs (checkpoints/, benchmarks/results/) do not count: an export rewrites them."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!checkpoints", ":!benchmarks/results"], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout.strip()
         return {"commit": head, "dirty": bool(dirty)}
     except (OSError, subprocess.CalledProcessError):
@@ -55,8 +58,8 @@ def training_seconds(recipe, judges_preset: str | None = None) -> dict:
     corpus = build_corpus(recipe.corpus, progress=False)
     log = tokenizer_dir(corpus, recipe.tokenizer) / "train_log.json"
     if log.exists():
-        secs = {k: v.get("seconds") for k, v in json.loads(log.read_text()).items() if isinstance(v, dict)}
-        out["tokenizer"] = {k: round(v, 1) for k, v in secs.items() if isinstance(v, (int, float))}
+        out["tokenizer"] = {k.removesuffix("_seconds"): round(v, 1) for k, v in json.loads(log.read_text()).items()
+                            if k.endswith("_seconds") and not k.endswith("cpu_seconds") and isinstance(v, (int, float))}
     from aqaa_ref.vocoder.mel2wav import mel2wav_dir
     from aqaa_ref.vocoder.train import vocoder_dir
     from aqaa_ref.tokenizer import load_or_train_dual
