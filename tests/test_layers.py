@@ -2,8 +2,11 @@
 
 Each subpackage may import the foundation modules and the subpackages before it, never one
 after it; the judges import nothing from the models they judge; data formatting imports no
-training loop. One documented exception: the training recipe (which trains everything,
-vocoder included) holds the vocoder's and mel-to-wave model's configs.
+training loop. Documented exceptions: the training recipe (which trains everything,
+vocoder included) holds the vocoder's and mel-to-wave model's configs; ``train_all`` trains the
+judges beside the models (so a first evaluation needs no further training); and
+``AQAA.from_pretrained`` reads the shipped layout of ``aqaa_ref.checkpoints`` (which sits after
+every layer it exports, with ``provenance``).
 """
 import ast
 from pathlib import Path
@@ -12,10 +15,13 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "aqaa_ref"
 FOUNDATION = {"audio", "cache", "threads", "lr_schedule", "metrics", "blocks", "compat", "lockfile", "presets",
-              "overrides"}
-ORDER = ["data", "formats", "tokenizer", "backbone", "training", "vocoder", "inference", "evaluation", "scaling"]
+              "overrides", "precision"}
+ORDER = ["data", "formats", "tokenizer", "backbone", "training", "vocoder", "inference", "evaluation", "scaling",
+         "provenance", "checkpoints"]
 TOP = {"viz", "__main__", "__init__"}                  # drawing and the command line sit above everything
-ALLOWED = {("training.recipe", "vocoder.flow"), ("training.recipe", "vocoder.mel2wav")}
+ALLOWED = {("training.recipe", "vocoder.flow"), ("training.recipe", "vocoder.mel2wav"),
+           ("training.train_all", "vocoder"), ("training.train_all", "evaluation.judges"),
+           ("inference.pipeline", "checkpoints")}
 
 
 def imports_of(path: Path) -> set[str]:

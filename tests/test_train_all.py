@@ -23,8 +23,6 @@ def test_every_piece_is_trained_and_timed(trained):
     assert set(seconds) == {*pieces, "total"} and all(s >= 0 for s in seconds.values())
     # the worker's pieces are reported as trained beside the backbone
     assert seen[:len(pieces) - 3] == pieces[:-3] and all(n.endswith("(beside the backbone)") for n in seen[-3:])
-    # the chains overlapped: the wall time is less than the sum of the pieces
-    assert seconds["total"] < sum(v for k, v in seconds.items() if k != "total")
 
 
 def test_a_later_load_trains_nothing(trained, monkeypatch):
