@@ -126,14 +126,16 @@ class AQAA:
         return cls(assets.dual, assets.load_stage(stage), assets.builder, Vocoder(flow, m2w.eval()))
 
     @classmethod
-    def from_pretrained(cls, folder="checkpoints/toy", stage: str = "merge") -> "AQAA":
+    def from_pretrained(cls, folder=None, stage: str = "merge") -> "AQAA":
         """Load a shipped checkpoint folder (``python -m aqaa_ref export`` writes one): the
-        models as trained and scored, no corpus and no training. ``stage``: which backbone
-        answers ("merge", or one of the stages shipped beside it). See :mod:`aqaa_ref.checkpoints`."""
+        models as trained and scored, no corpus and no training. ``folder``: default the
+        repository's ``checkpoints/toy``; ``stage``: which backbone answers ("merge", or one of
+        the stages shipped beside it). See :mod:`aqaa_ref.checkpoints`."""
         from aqaa_ref import checkpoints as ck
         from aqaa_ref.formats.answer_format import get_format
         from aqaa_ref.training.sequences import AudioTable, SequenceBuilder
 
+        folder = ck.default_folder("toy") if folder is None else folder
         meta = ck.layout(folder)
         dual = ck.load_dual(folder)
         builder = SequenceBuilder(ck.load_text_tokenizer(folder), AudioTable({}, dual.vocab), get_format(meta["format"]),
