@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 
 import torch
+from accelerate.state import AcceleratorState
 
 from aqaa_ref import precision
 from aqaa_ref.training.loop import batch_indices, example_length, train
@@ -53,6 +54,7 @@ def main():
             if bf16 is not None:
                 os.environ["AQAA_BF16"] = bf16
             precision.bf16_is_faster.cache_clear()
+            AcceleratorState._reset_state(True)       # accelerate fixes mixed precision once per process
             short = replace(cfg, steps=steps, checkpoint_every=0, progress=False, bucket_batches=bucket)
             model = a.new_model()
             with tempfile.TemporaryDirectory() as d:
