@@ -202,8 +202,11 @@ def load_dual(folder):
 
     path = Path(folder) / "dual_tokenizer"
     read_json(path / "config.json", "the dual tokenizer's config")
-    read_safetensors(path / "weights.safetensors", "the dual tokenizer's weights")   # a clear error if bad
-    return DualTokenizer.load(path)
+    weights = _need(path / "weights.safetensors", "the dual tokenizer's weights")
+    try:                                      # one read of the weights, a one-line error if they are bad
+        return DualTokenizer.load(path)
+    except Exception as e:
+        raise CheckpointError(f"{weights}: unreadable safetensors ({e}); the file is truncated or corrupt") from None
 
 
 def load_backbone(folder, stage: str = "merge"):
