@@ -11,6 +11,7 @@ The layout (each component in the format of its kind, no pickle anywhere)::
       text_tokenizer/        BPE + special tokens            PreTrainedTokenizerFast.save_pretrained
       dual_tokenizer/        linguistic + semantic encoders  weights.safetensors + config.json
       backbone/pretrain/ sft1/ sft2/ dpo/   the four trained stages   Step1ForCausalLM.save_pretrained
+                                                           + training.json (loss per step, seconds)
       backbone/merge.json    the answering model: the 5:5:1 merge of sft1, sft2, dpo, as its recipe
       vocoder/flow/          tokens -> mel flow model        model.safetensors + config.json
       vocoder/mel2wav/       mel -> waveform                 model.safetensors + config.json
@@ -19,7 +20,9 @@ The layout (each component in the format of its kind, no pickle anywhere)::
 
 Weights are stored in float16 (half the bytes; every component is loaded back into float32,
 so only the rounding of the stored weights differs, and the scores measured on these files
-are the ones in provenance.json). Integer tensors (codebook indices, counters) keep their type.
+are the ones in provenance.json). The flow vocoder's weight matrices are stored in int8 with
+one scale per output row (:func:`quantize_int8`; ``aqaa.json`` lists such components), which
+keeps the folder within 40 MB. Integer tensors (codebook indices, counters) keep their type.
 The merge is not stored a fifth time: it is a weighted average of three shipped stages
 (notebook 06), so ``load_backbone(folder)`` computes it on load, in float32, from them.
 
@@ -28,6 +31,7 @@ A missing, truncated or corrupt file is a one-line :class:`CheckpointError` nami
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -38,6 +42,10 @@ from aqaa_ref.cache import atomic_write_bytes, atomic_write_json
 
 #: the backbone stages shipped beside the merge (notebooks 04-06 show them)
 SHIPPED_STAGES = ("pretrain", "sft1", "sft2", "dpo")
+#: components whose weight matrices are stored in int8 (per-row scales): the flow vocoder, the
+#: largest non-backbone model, where int8 changed no verdict of the demo or the evaluation (measured:
+#: README, "Shipped checkpoints"); the backbone stays float16 so that transformers loads it as is
+INT8_COMPONENTS = ("vocoder/flow",)
 LAYOUT_VERSION = "aqaa_ref.checkpoints/1"
 
 
@@ -71,23 +79,57 @@ def read_safetensors(path: Path, what: str = "weights") -> dict[str, torch.Tenso
         raise
     except Exception as e:  # safetensors raises its own error types for bad headers and short files
         raise CheckpointError(f"{path}: unreadable safetensors ({e}); the file is truncated or corrupt") from None
-    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    out = {}
+    for k, v in tensors.items():
+        if k.endswith(INT8):
+            name = k[:-len(INT8)]
+            scale = tensors.get(name + SCALE)
+            if scale is None:
+                raise CheckpointError(f"{path}: {name} is stored in int8 without its {SCALE} tensor; the file is corrupt")
+            out[name] = dequantize_int8(v, scale)
+        elif not k.endswith(SCALE):
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
 
 
-def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], dtype=torch.float16) -> None:
-    """Floating tensors stored as ``dtype``, the rest as they are; atomic."""
+# int8 storage: weight matrices / conv kernels as int8 plus one float16 scale per output channel
+INT8, SCALE = ":int8", ":scale"
+
+
+def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, ...) float -> int8 of the same shape and an (out, 1, ...) scale: symmetric, per
+    output channel (row), round to nearest; ``q * scale`` is within scale / 2 of ``w``."""
+    amax = w.detach().float().abs().flatten(1).amax(1).clamp_min(1e-12)
+    scale = (amax / 127.0).view(-1, *([1] * (w.dim() - 1)))
+    return torch.round(w.float() / scale).clamp(-127, 127).to(torch.int8), scale.to(torch.float16)
+
+
+def dequantize_int8(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return q.float() * scale.float()
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], dtype=torch.float16, int8: bool = False) -> None:
+    """Floating tensors stored as ``dtype``, the rest as they are; atomic. ``int8``: every
+    floating tensor of two or more dimensions (weight matrices, conv kernels) is stored as int8
+    with a per-row scale instead (a quarter of float32's bytes); biases and norms stay ``dtype``."""
     from safetensors.torch import save
 
-    atomic_write_bytes(path, save({k: (v.to(dtype) if v.is_floating_point() else v).contiguous()
-                                   for k, v in tensors.items()}))
+    out = {}
+    for k, v in tensors.items():
+        if int8 and v.is_floating_point() and v.dim() >= 2:
+            out[k + INT8], out[k + SCALE] = quantize_int8(v)
+        else:
+            out[k] = v.to(dtype) if v.is_floating_point() else v
+    atomic_write_bytes(path, save({k: v.contiguous() for k, v in out.items()}))
 
 
-def _copy_component(src: Path, dst: Path, weights: str, dtype) -> None:
-    """A cached model folder (safetensors + config.json) -> the shipped layout, weights in ``dtype``."""
+def _copy_component(src: Path, dst: Path, weights: str, dtype, int8: bool = False) -> None:
+    """A cached model folder (safetensors + config.json) -> the shipped layout, weights in ``dtype``
+    (weight matrices in int8 when ``int8``)."""
     from safetensors.torch import load_file
 
     dst.mkdir(parents=True, exist_ok=True)
-    write_safetensors(dst / weights, load_file(str(src / weights)), dtype)
+    write_safetensors(dst / weights, load_file(str(src / weights)), dtype, int8=int8)
     shutil.copyfile(src / "config.json", dst / "config.json")
 
 
@@ -121,10 +163,12 @@ def _quiet_transformers():
 
 
 def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16, provenance: dict | None = None,
-           progress: bool = True) -> dict[str, int]:
+           progress: bool = True, int8=INT8_COMPONENTS) -> dict[str, int]:
     """Write a recipe's trained models (all cached: train them first) in the shipped layout.
 
-    Returns :func:`folder_sizes`. ``provenance`` is merged into ``provenance.json``."""
+    Returns :func:`folder_sizes`. ``provenance`` is merged into ``provenance.json``. ``int8``:
+    the components stored with int8 weight matrices (``()`` for none; ignored for float32)."""
+    int8 = tuple(int8) if dtype != torch.float32 else ()
     from aqaa_ref.cache import cache_dir
     from aqaa_ref.evaluation.judges import JudgesConfig, judges_dir
     from aqaa_ref.evaluation.recognizer import recognizer_dir
@@ -150,12 +194,17 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
         model = assets.load_stage(stage).to(dtype)
         with _quiet_transformers():
             model.save_pretrained(str(folder / "backbone" / stage), safe_serialization=True)
+        # the stage's training record (loss per step, seconds): notebooks 04-06 plot it
+        done = read_json(recipe.stage_dir(stage) / "done.json", f"the {stage} stage's summary")
+        atomic_write_json(folder / "backbone" / stage / "training.json",
+                          {k: done[k] for k in ("stage", "key", "examples", "items", "pairs", "final_loss", "losses",
+                                                "seconds") if k in done})
     atomic_write_json(folder / "backbone" / "merge.json", {"stages": list(PARENTS["merge"]),
                                                            "weights": list(recipe.merge_weights)})
     for name, src, weights in (("vocoder/flow", vocoder_dir(assets.corpus, assets.dual, recipe.vocoder), "model.safetensors"),
                                ("vocoder/mel2wav", mel2wav_dir(assets.corpus, recipe.mel2wav), "model.safetensors")):
         _need(src / "config.json", f"the trained {name}: run `python -m aqaa_ref train` first")
-        _copy_component(src, folder / name, weights, dtype)
+        _copy_component(src, folder / name, weights, dtype, int8=name in int8)
     if judges_preset:
         jcfg = JudgesConfig.from_preset(judges_preset)
         _copy_component(recognizer_dir(assets.corpus, jcfg.recognizer), folder / "judges/recognizer", "model.safetensors", dtype)
@@ -165,7 +214,7 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
             "f0_tolerance": jcfg.f0_tolerance, "silence_seconds": jcfg.silence_seconds}, "preset": judges_preset})
     atomic_write_json(folder / "aqaa.json", dict(
         layout=LAYOUT_VERSION, recipe=recipe.name, format=recipe.format, concat_mode=recipe.concat_mode,
-        stages=["merge", *SHIPPED_STAGES], dtype=str(dtype).replace("torch.", "")))
+        stages=["merge", *SHIPPED_STAGES], dtype=str(dtype).replace("torch.", ""), int8=list(int8)))
     keys = {s: recipe.stage_key(s) for s in STAGES}
     prov = dict(recipe=recipe.name, stage_keys=keys, dtype=str(dtype).replace("torch.", ""),
                 cache=str(cache_dir().name)) | (provenance or {})
@@ -204,9 +253,11 @@ def load_dual(folder):
     read_json(path / "config.json", "the dual tokenizer's config")
     weights = _need(path / "weights.safetensors", "the dual tokenizer's weights")
     try:                                      # one read of the weights, a one-line error if they are bad
-        return DualTokenizer.load(path)
+        dual = DualTokenizer.load(path)
     except Exception as e:
         raise CheckpointError(f"{weights}: unreadable safetensors ({e}); the file is truncated or corrupt") from None
+    dual.source = "shipped-" + hashlib.sha1(weights.read_bytes()).hexdigest()[:12]   # keys its cached codes
+    return dual
 
 
 def load_backbone(folder, stage: str = "merge"):
@@ -230,6 +281,13 @@ def load_backbone(folder, stage: str = "merge"):
     read_safetensors(path / "model.safetensors", f"the {stage} backbone's weights")    # a clear error if bad
     with _quiet_transformers():
         return Step1ForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+
+
+def load_training(folder, stage: str) -> dict | None:
+    """A shipped stage's training record (``losses`` per step, ``seconds``, ``final_loss``), or
+    None for a folder exported before the record was shipped."""
+    path = Path(folder) / "backbone" / stage / "training.json"
+    return read_json(path, f"the {stage} stage's training record") if path.exists() else None
 
 
 def load_vocoder(folder):

@@ -100,3 +100,67 @@ def test_export_refuses_untrained_stages(tmp_path):
     untrained = replace(Recipe.from_preset("tiny"), dpo_beta=0.37)
     with pytest.raises(ck.CheckpointError, match="dpo, merge .* not trained"):
         ck.export(untrained, tmp_path / "x", progress=False)
+
+
+def test_assets_on_a_shipped_folder_use_its_tokenizers_under_their_own_keys(exported):
+    """Assets(recipe, pretrained=folder): the shipped tokenizers, not retrained; stages trained on
+    them, and their cached audio codes, are keyed apart from the recipe's own."""
+    from aqaa_ref.training.recipe import Assets
+
+    recipe, _, out = exported
+    folder = out[torch.float16][0]
+    own, shipped = Assets(recipe, progress=False), Assets(recipe, progress=False, pretrained=folder)
+    assert own.dual.source is None and shipped.dual.source.startswith("shipped-")
+    assert shipped.recipe.tokenizer_source == shipped.dual.source and recipe.tokenizer_source is None
+    for stage in ("pretrain", "sft1"):
+        assert shipped.recipe.stage_key(stage) != recipe.stage_key(stage)
+    assert own.recipe.stage_key("pretrain") == recipe.stage_key("pretrain")
+    assert shipped.tok.get_vocab() == own.tok.get_vocab()
+    # float32 export: the same weights, the same codes (a separate cache entry all the same)
+    same = Assets(recipe, progress=False, pretrained=out[torch.float32][0])
+    clip = sorted(own.table.codes)[0]
+    assert same.table.codes[clip] == own.table.codes[clip]
+    # the shipped stages' training records travel with them
+    rec = ck.load_training(folder, "sft1")
+    assert rec["losses"] and len(rec["losses"]) == recipe.sft1.steps and rec["seconds"] > 0
+
+
+def test_int8_storage_round_trips_within_half_a_step_per_row(tmp_path):
+    torch.manual_seed(0)
+    w = torch.randn(6, 5, 3) * torch.tensor([1e-3, 0.1, 1, 10, 0, 3]).view(6, 1, 1)   # one row all zero
+    q, scale = ck.quantize_int8(w)
+    assert q.dtype == torch.int8 and scale.shape == (6, 1, 1) and q.abs().max() <= 127
+    err = (ck.dequantize_int8(q, scale) - w).abs()
+    assert (err <= scale.float() / 2 + 1e-3 * scale.float() + 1e-9).all()
+    assert torch.equal(ck.dequantize_int8(q, scale)[4], torch.zeros(5, 3))
+    path = tmp_path / "m.safetensors"
+    tensors = {"conv.weight": w, "conv.bias": torch.randn(6), "steps": torch.tensor([3])}
+    ck.write_safetensors(path, tensors, int8=True)
+    back = ck.read_safetensors(path)
+    assert set(back) == set(tensors) and back["steps"].dtype == torch.int64
+    assert torch.allclose(back["conv.weight"], w, atol=scale.float().max().item())
+    assert torch.equal(back["conv.bias"], tensors["conv.bias"].half().float())      # 1-d: float16, not int8
+    # int8 storage: a quarter of float32's bytes for the matrices
+    ck.write_safetensors(tmp_path / "f32.safetensors", {"w": torch.randn(256, 256)}, dtype=torch.float32)
+    ck.write_safetensors(tmp_path / "i8.safetensors", {"w": torch.randn(256, 256)}, int8=True)
+    assert (tmp_path / "i8.safetensors").stat().st_size < 0.27 * (tmp_path / "f32.safetensors").stat().st_size
+
+
+def test_an_int8_tensor_without_its_scale_is_a_one_line_error(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w" + ck.INT8: torch.zeros(2, 2, dtype=torch.int8)}, str(tmp_path / "m.safetensors"))
+    with pytest.raises(ck.CheckpointError, match=r"m\.safetensors: w is stored in int8 without"):
+        ck.read_safetensors(tmp_path / "m.safetensors")
+
+
+def test_the_float16_export_stores_the_flow_vocoder_in_int8(exported):
+    _, _, out = exported
+    folder = out[torch.float16][0]
+    assert json.loads((folder / "aqaa.json").read_text())["int8"] == ["vocoder/flow"]
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "vocoder/flow/model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert any(k.endswith(ck.INT8) for k in keys) and any(k.endswith(ck.SCALE) for k in keys)
+    assert json.loads((out[torch.float32][0] / "aqaa.json").read_text())["int8"] == []

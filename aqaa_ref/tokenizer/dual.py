@@ -83,12 +83,16 @@ class DualTokenizer:
 
     ``threads``: torch threads used while encoding (1 by default: on the shared 2-core
     machines two threads were up to 6x *slower* than one; None keeps torch's setting).
+    ``source``: None for a tokenizer trained here (its config is its identity), or a tag such
+    as ``"shipped-<sha>"`` for weights loaded from a shipped folder: cached audio codes are keyed
+    by it, so codes from two different sets of weights never share a cache entry.
     """
 
     def __init__(self, linguistic: LinguisticTokenizer, semantic: SemanticTokenizer, text_vocab_size: int = 1024,
-                 name: str = "custom", threads: int | None = 1):
+                 name: str = "custom", threads: int | None = 1, source: str | None = None):
         self.linguistic, self.semantic = linguistic.eval(), semantic.eval()
         self.threads = threads
+        self.source = source
         self.config = DualConfig(name, linguistic.cfg, semantic.cfg, text_vocab_size)
         self.vocab = self.config.vocab
         if linguistic.cfg.hop_samples * GROUP[0] != GROUP_SAMPLES or semantic.cfg.hop_samples * GROUP[1] != GROUP_SAMPLES:
@@ -102,7 +106,7 @@ class DualTokenizer:
 
     def with_text_vocab_size(self, text_vocab_size: int) -> "DualTokenizer":
         """The same tokenizer with its ids offset after a different text vocabulary."""
-        return DualTokenizer(self.linguistic, self.semantic, text_vocab_size, self.config.name, self.threads)
+        return DualTokenizer(self.linguistic, self.semantic, text_vocab_size, self.config.name, self.threads, self.source)
 
     # -- audio -> codes -----------------------------------------------------------------
     @staticmethod

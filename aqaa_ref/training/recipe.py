@@ -81,6 +81,12 @@ class Recipe:
     vocoder: VocoderConfig | None = None
     mel2wav: Mel2WavConfig | None = None
     seed: int = 0
+    # None: the dual and text tokenizers are this recipe's own (trained here, cached); set by
+    # ``Assets(recipe, pretrained=folder)`` to the shipped tokenizer's tag, so stages trained on a
+    # shipped tokenizer's codes get their own cache keys
+    tokenizer_source: str | None = None
+
+    __key_defaults__ = {"tokenizer_source": None}
 
     def __post_init__(self):
         size = self.tokenizer.vocab.size
@@ -117,6 +123,8 @@ class Recipe:
         tok = self.tokenizer
         common = dict(corpus=self.corpus, tokenizer=tok, text_vocab_size=tok.text_vocab_size,
                       format=self.format, concat_mode=self.concat_mode, seed=self.seed)
+        if self.tokenizer_source is not None:       # absent for the recipe's own tokenizer: keys unchanged
+            common["tokenizer_source"] = self.tokenizer_source
         own = {"pretrain": dict(backbone=self.backbone.hyperparameters(), mix=self.pretrain_mix, train=self.pretrain),
                "sft1": dict(train=self.sft1, aqta_fraction=self.aqta_fraction),
                "sft2": dict(train=self.sft2, max_per=self.sft2_max_per),
@@ -134,15 +142,31 @@ class Recipe:
 
 
 class Assets:
-    """What every stage shares: corpus, tokenizers, audio codes, the sequence builder."""
+    """What every stage shares: corpus, tokenizers, audio codes, the sequence builder.
 
-    def __init__(self, recipe: Recipe, progress: bool = True):
-        self.recipe = recipe
+    ``pretrained``: a shipped checkpoint folder (``aqaa_ref.checkpoints``) whose dual and text
+    tokenizers are used instead of training them; the corpus is still built here (it is the
+    data). The recipe's ``tokenizer_source`` is then set to the shipped tokenizer's tag, so a
+    stage trained on these assets is cached apart from one trained on a tokenizer trained here.
+    """
+
+    def __init__(self, recipe: Recipe, progress: bool = True, pretrained=None):
+        self.pretrained = pretrained
         self.corpus = build_corpus(recipe.corpus, progress=progress)
-        self.dual = load_or_train_dual(self.corpus, recipe.tokenizer, progress=progress)
+        if pretrained is None:
+            self.dual = load_or_train_dual(self.corpus, recipe.tokenizer, progress=progress)
+        else:
+            from aqaa_ref import checkpoints
+
+            self.dual = checkpoints.load_dual(pretrained)
+            if self.dual.config.training_key(self.corpus.config) != recipe.tokenizer.training_key(self.corpus.config):
+                raise ValueError(f"{pretrained}: its dual tokenizer was trained with another config than recipe "
+                                 f"{recipe.name!r}'s; pick the recipe it was exported from")
+            recipe = dataclasses.replace(recipe, tokenizer_source=self.dual.source)
+        self.recipe = recipe
         self.vocab: AudioVocab = self.dual.vocab
         self.table = tokenize_corpus(self.corpus, self.dual, progress=progress)
-        self.tok = self._text_tokenizer()
+        self.tok = self._text_tokenizer() if pretrained is None else checkpoints.load_text_tokenizer(pretrained)
         self.builder = SequenceBuilder(self.tok, self.table, get_format(recipe.format), recipe.concat_mode)
 
     def _text_tokenizer(self):

@@ -58,8 +58,10 @@ class AudioTable:
 
 
 def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
-    """Encode every clip of the corpus once (cached beside the tokenizer, keyed by both)."""
-    key = config_hash(corpus.config, dual.config.linguistic, dual.config.semantic)
+    """Encode every clip of the corpus once (cached beside the tokenizer, keyed by both; a
+    shipped tokenizer's codes are keyed by its weights too, ``dual.source``)."""
+    source = [dual.source] if getattr(dual, "source", None) else []
+    key = config_hash(corpus.config, dual.config.linguistic, dual.config.semantic, *source)
     path = cache_dir() / "audio_tokens" / f"{corpus.config.name}-{key}"
     if (path / "index.json").exists():
         index = json.loads((path / "index.json").read_text())
