@@ -164,3 +164,24 @@ def test_the_float16_export_stores_the_flow_vocoder_in_int8(exported):
         keys = list(f.keys())
     assert any(k.endswith(ck.INT8) for k in keys) and any(k.endswith(ck.SCALE) for k in keys)
     assert json.loads((out[torch.float32][0] / "aqaa.json").read_text())["int8"] == []
+
+
+def test_a_variant_trains_only_the_stages_it_changes_and_loads_the_rest_from_the_folder(exported, tmp_path, monkeypatch):
+    from aqaa_ref.training.recipe import Assets, run_stage
+
+    recipe, _, out = exported
+    folder = out[torch.float32][0]
+    assets = Assets(recipe, progress=False, pretrained=folder)
+    assert all(assets.is_shipped(s) for s in ("pretrain", "sft1", "sft2", "dpo", "merge"))
+    with pytest.raises(ValueError, match="stage 'sft1' is shipped in"):
+        run_stage("sft1", assets, progress=False)
+    unmasked = assets.variant(dpo_masked=False)
+    assert unmasked.is_shipped("sft1") and not unmasked.is_shipped("dpo") and not unmasked.is_shipped("merge")
+    assert assets.recipe.dpo_masked and unmasked.corpus is assets.corpus
+    sft1 = unmasked.load_stage("sft1")
+    ref = ck.load_backbone(folder, "sft1")
+    assert all(torch.equal(a, b) for a, b in zip(sft1.state_dict().values(), ref.state_dict().values()))
+    info = run_stage("dpo", unmasked, progress=False)         # trained from the shipped SFT-1, cached
+    assert info["key"] == unmasked.recipe.stage_key("dpo") != assets.recipe.stage_key("dpo")
+    with pytest.raises(ValueError, match="build Assets for a new recipe"):
+        assets.variant(format="text_cot")

@@ -17,6 +17,7 @@ linguistic CTC head, matches eSpeak's phonemes within ``sft2_max_per``.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -37,7 +38,7 @@ from aqaa_ref.formats.text_tokenizer import load_text_tokenizer, train_text_toke
 from aqaa_ref.metrics import edit_distance
 from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
 from aqaa_ref.training.dpo import make_dpo_loss_fn, pair_count, reference_logps
-from aqaa_ref.training.loop import TrainConfig, latest_checkpoint, load_weights, train
+from aqaa_ref.training.loop import TrainConfig, load_weights, train
 from aqaa_ref.training.merge import merge_state_dicts
 from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
                                          pretrain_examples, sft_examples, tokenize_corpus)
@@ -148,6 +149,9 @@ class Assets:
     tokenizers are used instead of training them; the corpus is still built here (it is the
     data). The recipe's ``tokenizer_source`` is then set to the shipped tokenizer's tag, so a
     stage trained on these assets is cached apart from one trained on a tokenizer trained here.
+    :meth:`load_stage` then serves every stage the folder ships, and :meth:`variant` recipes
+    train only the stages they change (a stage whose key is unchanged still loads from the
+    folder: notebook 05 trains an unmasked DPO from the shipped SFT-1).
     """
 
     def __init__(self, recipe: Recipe, progress: bool = True, pretrained=None):
@@ -164,6 +168,8 @@ class Assets:
                                  f"{recipe.name!r}'s; pick the recipe it was exported from")
             recipe = dataclasses.replace(recipe, tokenizer_source=self.dual.source)
         self.recipe = recipe
+        # stage -> key of the stages the folder ships (its recipe as given): load_stage serves them
+        self.shipped_keys = {} if pretrained is None else {s: recipe.stage_key(s) for s in STAGES}
         self.vocab: AudioVocab = self.dual.vocab
         self.table = tokenize_corpus(self.corpus, self.dual, progress=progress)
         self.tok = self._text_tokenizer() if pretrained is None else checkpoints.load_text_tokenizer(pretrained)
@@ -180,11 +186,32 @@ class Assets:
         tok.save_pretrained(str(path))
         return tok
 
+    def variant(self, **changes) -> "Assets":
+        """The same corpus, tokenizers and codes under a changed recipe (``dataclasses.replace``):
+        ``assets.variant(dpo_masked=False)``. Only training settings may change here."""
+        shared = ("corpus", "tokenizer", "format", "concat_mode", "tokenizer_source")
+        if any(k in changes for k in shared):
+            raise ValueError(f"a variant shares the corpus, tokenizers and format; to change "
+                             f"{', '.join(k for k in changes if k in shared)}, build Assets for a new recipe")
+        other = copy.copy(self)
+        other.recipe = dataclasses.replace(self.recipe, **changes)
+        return other
+
     def new_model(self) -> Step1ForCausalLM:
         torch.manual_seed(self.recipe.seed)
         return Step1ForCausalLM(self.recipe.backbone)
 
+    def is_shipped(self, stage: str) -> bool:
+        """Whether ``stage`` of this recipe is the one the ``pretrained`` folder ships."""
+        return self.shipped_keys.get(stage) == self.recipe.stage_key(stage)
+
     def load_stage(self, stage: str) -> Step1ForCausalLM:
+        """A trained stage, eval mode: from the shipped folder when it ships this stage, else from
+        the cache (``run_stage`` trains it there)."""
+        if self.is_shipped(stage):
+            from aqaa_ref import checkpoints
+
+            return checkpoints.load_backbone(self.pretrained, stage)
         d = self.recipe.stage_dir(stage)
         if stage == "merge":
             m = self.new_model()
@@ -224,11 +251,14 @@ def run_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
     done = d / "done.json"
     if done.exists():
         return json.loads(done.read_text())
+    if assets.is_shipped(stage):
+        raise ValueError(f"stage {stage!r} is shipped in {assets.pretrained}: load it with assets.load_stage; "
+                         "train a variant (assets.variant(...)) or build Assets without `pretrained` to retrain it")
     t0 = time.perf_counter()
     train_items = assets.corpus.split("train")
     info: dict = {"stage": stage, "key": r.stage_key(stage)}
     if stage == "merge":
-        sds = [_load_safetensors(latest_checkpoint(r.stage_dir(p)) / "model.safetensors") for p in PARENTS["merge"]]
+        sds = [assets.load_stage(p).state_dict() for p in PARENTS["merge"]]
         from safetensors.torch import save_file
         d.mkdir(parents=True, exist_ok=True)
         save_file(merge_state_dicts(sds, r.merge_weights), str(d / "model.safetensors"))
