@@ -286,7 +286,7 @@ def _cmd_export(args) -> int:
     from aqaa_ref.provenance import provenance
 
     recipe = _recipe(args)
-    sizes = export(recipe, args.folder, judges_preset=args.preset, dtype=getattr(torch, args.dtype),
+    sizes = export(recipe, args.folder, judges_preset=args.preset, dtype=getattr(torch, args.dtype), int8=args.int8,
                    provenance=provenance(recipe, args.preset, " ".join(["python -m aqaa_ref", *sys.argv[1:]])),
                    progress=not args.quiet)
     for k, v in folder_sizes(args.folder).items():
@@ -359,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("folder", help="e.g. checkpoints/toy")
     ex.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     ex.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    ex.add_argument("--int8", nargs="*", default=[], choices=["vocoder/flow", "vocoder/mel2wav"], metavar="COMPONENT",
+                    help="store these components' weight matrices in int8 (smaller, measurably different audio)")
     ex.add_argument("--quiet", action="store_true")
     set_arg(ex)
     ex.set_defaults(func=_cmd_export)

@@ -25,25 +25,31 @@
 # batch sizes and step counts for AQAA are not published.
 #
 # **What this notebook does.** The same path at toy scale, with the library's recipe
-# (`aqaa_ref.training.recipe`): a 4-layer Step-1 decoder pre-trained from scratch on our synthetic corpus,
-# then SFT-1 and SFT-2. In order:
+# (`aqaa_ref.training.recipe`). The toy models it studies are the ones **shipped in
+# `checkpoints/toy/`**, trained by this code (`python -m aqaa_ref train --preset toy`, about 55
+# minutes of the toy pipeline on a 2-core CPU): nothing long trains here. What trains here, live,
+# is a **small variant** of the same recipe (half the width and depth, a few hundred steps, about
+# two minutes), so you watch a real run and compare it with the shipped one. In order:
 #
 # 1. the pre-training mix, drawn with real ids: which positions are learned;
 # 2. the 5× learning rate for embedding and head, as AdamW parameter groups;
 # 3. AQTA vs AQTAA chat examples and their prompt mask;
-# 4. running the stages (`run_stage`: cached by config) and their loss curves;
-# 5. what "high quality" means for SFT-2 here, and how many items it keeps;
-# 6. held-out scores after SFT-1 and SFT-2, by test condition;
+# 4. the stages: the shipped ones loaded, a small variant trained live (one step by hand), and
+#    how to retrain the real thing;
+# 5. what "high quality" means for SFT-2, and how many items it keeps;
+# 6. held-out scores of the shipped SFT-1 and SFT-2 and of the small variant, by test condition;
 # 7. one generated answer, parsed back into text and audio.
 #
-# Set `AQAA_QUICK=1` (CI does) to run everything on the `tiny` preset in about a minute:
-# the numbers are then meaningless, the code path is the same.
+# **Run time** (2-core CPU): about 5 minutes, 2 of them building the toy corpus the first time
+# (eSpeak synthesis, then cached). `AQAA_QUICK=1` (CI) trains the small variant for fewer steps
+# and scores fewer test items: the same code path, in about 3 minutes.
 
 # %%
-import os, json, random
+import os, json, random, time
 from collections import Counter
 import matplotlib.pyplot as plt
 
+from aqaa_ref import checkpoints
 from aqaa_ref.training.recipe import Recipe, Assets, run_stage
 from aqaa_ref.inference.generation import evaluate_stages
 from aqaa_ref.training.sequences import pretrain_examples, sft_examples, SYSTEM_PROMPTS
@@ -57,17 +63,20 @@ from aqaa_ref.inference.generation import answer_items, score_answers
 from aqaa_ref.data.phonemes import phoneme_tokens
 from aqaa_ref.tokenizer.ctc import edit_distance
 
-QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the tiny preset, trained here in seconds
-recipe = Recipe.from_preset("tiny" if QUICK else "toy")
-print("quick mode (tiny preset)" if QUICK else "full mode (toy preset)")
+QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: the small variant trains fewer steps, fewer items are scored
+SHIPPED = checkpoints.default_folder("toy")   # checkpoints/toy in this repository
+recipe = Recipe.from_preset("toy")
+print("quick mode" if QUICK else "full mode", "| the toy recipe's stages from", "/".join(SHIPPED.parts[-2:]))
 
 # %% [markdown]
-# `Assets` loads (or builds, the first time) everything the stages share: the corpus, the
-# dual-codebook audio tokenizer, every clip's audio codes, the text tokenizer laid out on the
-# extended vocabulary, and the `SequenceBuilder` that turns corpus items into training sequences.
+# `Assets` builds (the first time; then cached) everything the stages share: the corpus, every
+# clip's audio codes, and the `SequenceBuilder` that turns corpus items into training sequences.
+# With `pretrained=SHIPPED` the dual-codebook audio tokenizer and the text tokenizer are the
+# shipped ones (notebooks 01-03 train their own), and `assets.load_stage(...)` serves the shipped
+# stages.
 
 # %%
-assets = Assets(recipe, progress=not QUICK)
+assets = Assets(recipe, progress=False, pretrained=SHIPPED)
 print(assets.corpus)
 v = assets.vocab
 print(f"vocab: text [0, {v.text_vocab_size})  linguistic [{v.linguistic_offset}, {v.semantic_offset})  "
@@ -202,44 +211,103 @@ print(f"       one epoch = {len(sft1_examples) / recipe.sft1.batch_size:.0f} ste
 print("SFT-2: AQTAA only (aqta_fraction 0), high-quality items only (section 5)")
 
 # %% [markdown]
-# ## 4. Running the stages
+# ## 4. The stages: shipped, and a small variant trained live
 #
 # `run_stage(stage, assets)` trains one stage from its parent's checkpoint with the shared loop
 # (`aqaa_ref.training.loop.train`: accelerate, cosine schedule, atomic safetensors checkpoints, exact
-# resume) and writes `done.json`. Each stage lives in `.cache/runs/<preset>/<stage>-<key>`, the key
-# hashing the stage's config *and its parents' keys*: when the folder has a `done.json`, the stage is
-# served from the cache. In full mode these are the toy runs made by
-# `python -m aqaa_ref train --preset toy`; in quick mode the tiny stages train right here.
+# resume) and writes `done.json`. Each stage lives in `.cache/runs/<recipe>/<stage>-<key>`, the key
+# hashing the stage's config *and its parents' keys*: a stage whose folder has a `done.json` is
+# served from the cache, and a stage the shipped folder holds is loaded from it.
+#
+# The shipped stages first: how long each took to train, on which machine (`provenance.json`).
 
 # %%
-summaries = {}
+prov = json.loads((SHIPPED / "provenance.json").read_text())
+print(f"trained at commit {prov['pipeline_benchmark']['code']['commit'][:7]} on {prov['machine']['cores']} cores "
+      f"({prov['machine']['cpu_capability']}, bf16 autocast {'on' if prov['machine']['bf16_autocast'] else 'off'})")
 for stage in ("pretrain", "sft1", "sft2"):
-    summaries[stage] = s = run_stage(stage, assets, progress=not QUICK)
-    extra = f", {s['items']} items" if "items" in s else ""
-    print(f"{stage:8s} {s['examples']:5d} examples{extra}, {len(s['losses'])} steps, final loss {s['final_loss']:.3f}, "
-          f"trained in {s['seconds'] / 60:.1f} min  -> {recipe.stage_dir(stage).name}")
+    c = getattr(recipe, stage)
+    print(f"  {stage:8s} {c.steps:4d} steps at batch {c.batch_size}: {prov['training_seconds'][stage] / 60:5.1f} min "
+          f"(key {prov['stage_keys'][stage]} == this recipe's {recipe.stage_key(stage)}: "
+          f"{prov['stage_keys'][stage] == recipe.stage_key(stage)})")
+shipped = {stage: assets.load_stage(stage) for stage in ("pretrain", "sft1", "sft2")}
+
+# %% [markdown]
+# **To retrain the real thing** (the whole toy pipeline, every stage above plus DPO, the merge, the
+# vocoder and the judges; about 73 minutes on an idle 2-core AVX2 machine, the backbone chain and
+# the vocoder chain side by side):
+#
+# ```bash
+# ./run.sh train                              # = python -m aqaa_ref demo --train
+# python -m aqaa_ref export checkpoints/toy   # write what it trained in the shipped layout
+# ```
+#
+# Here, instead, **a small variant** of the same recipe: width 128 instead of 256, 2 layers instead of
+# 4, batch 16, and only a few hundred steps. `assets.variant(...)` changes the recipe and keeps the
+# corpus and tokenizers; its stage keys change, so it trains into its own cache folders (a second
+# run of this cell reads them back). What you should see: the pre-training loss starts near
+# ln V = ln 1280 ≈ 7.2 (a uniform guess over the vocabulary) and falls quickly, then more slowly;
+# SFT-1's loss, counted on answer tokens only, starts far lower because pre-training already
+# taught the audio ids.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
-for ax, stage in zip(axes, ("pretrain", "sft1", "sft2")):
-    metrics = json.loads((latest_checkpoint(recipe.stage_dir(stage)) / "trainer.json").read_text())["metrics"]
-    steps = [m["step"] for m in metrics]
+small_backbone = Step1Config.from_preset("toy", vocab_size=recipe.backbone.vocab_size, hidden_size=128,
+                                         intermediate_size=352, num_attention_heads=4, num_hidden_layers=2)
+steps = (40, 60) if QUICK else (300, 400)
+small = assets.variant(name="toy-small", backbone=small_backbone,
+                       pretrain=TrainConfig(steps=steps[0], batch_size=16, lr=3e-3, warmup_steps=20,
+                                            new_token_lr_mult=5.0, checkpoint_every=100),
+                       sft1=TrainConfig(steps=steps[1], batch_size=16, lr=2e-3, warmup_steps=20, checkpoint_every=100))
+n_small = sum(p.numel() for p in small.new_model().parameters())
+print(f"small variant: {n_small:,} parameters (the shipped toy backbone: "
+      f"{sum(p.numel() for p in shipped['sft1'].parameters()):,})")
+t0 = time.perf_counter()
+small_runs = {stage: run_stage(stage, small, progress=True) for stage in ("pretrain", "sft1")}
+for stage, info in small_runs.items():
+    print(f"{stage:8s} {info['examples']:5d} examples, {len(info['losses'])} steps, loss {info['losses'][0]:.2f} -> "
+          f"{info['final_loss']:.2f} in {info['seconds']:.0f} s")
+print(f"(this cell: {time.perf_counter() - t0:.0f} s; a second run reads the cache)")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.4))
+for ax, stage in zip(axes, ("pretrain", "sft1")):
+    metrics = json.loads((latest_checkpoint(small.recipe.stage_dir(stage)) / "trainer.json").read_text())["metrics"]
     loss = [m["loss"] for m in metrics]
-    assert loss == summaries[stage]["losses"]          # done.json keeps the same curve
-    ax.plot(steps, loss, lw=0.8, alpha=0.5, label="per step")
-    k = max(1, len(loss) // 20)
-    smooth = [sum(loss[max(0, i - k):i + 1]) / len(loss[max(0, i - k):i + 1]) for i in range(len(loss))]
-    ax.plot(steps, smooth, lw=2, label=f"running mean ({k + 1})")
-    ax.set_title(f"{stage}: final {loss[-1]:.3f}"); ax.set_xlabel("optimizer step"); ax.set_ylabel("loss (nats / learned token)")
-    ax2 = ax.twinx(); ax2.plot(steps, [m["lr"] for m in metrics], "k:", lw=1); ax2.set_ylabel("lr (dotted)", fontsize=8)
+    assert loss == small_runs[stage]["losses"]          # done.json keeps the same curve
+    ax.plot([m["step"] for m in metrics], loss, lw=1, label="small variant, per step")
+    ax.axhline(7.155, color="gray", ls=":", lw=1, label="ln 1280 (uniform guess)")
+    ax.set_title(f"{stage} of the small variant: {loss[0]:.2f} -> {loss[-1]:.2f} (n = {len(loss)} steps)")
+    ax.set_xlabel("optimizer step"); ax.set_ylabel("loss (nats / learned token)")
+    ax2 = ax.twinx(); ax2.plot([m["step"] for m in metrics], [m["lr"] for m in metrics], "k:", lw=1)
+    ax2.set_ylabel("lr (dotted)", fontsize=8)
     ax.legend(fontsize=7)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# The pre-training loss averages over very different targets (audio continuation is hard to
-# predict; ASR text is easy once the audio is understood), so it is not comparable with the SFT
-# losses, which count only answer tokens. SFT-2 continues from SFT-1's weights with its own
-# (in the toy preset, lower) learning rate and only AQTAA examples.
+# ### One training step, by hand
+#
+# The loop's loss at step 0 is nothing magic: take the batch the loop takes at step 0
+# (`batch_indices`: a seeded shuffle, so it is reproducible), pad it, run the freshly initialised
+# model (`new_model()` seeds the initialisation), and average the next-token cross-entropy over the
+# positions whose label is not −100. The two numbers below should agree to float precision.
+
+# %%
+import torch
+from aqaa_ref.training.loop import batch_indices
+from aqaa_ref.training.sequences import pad_collate
+
+c = small.recipe.pretrain
+pre_examples = pretrain_examples(builder, assets.corpus, recipe.pretrain_mix, recipe.seed)
+idx = batch_indices(len(pre_examples), step=0, micro=0, batch_size=c.batch_size, grad_accum=1, rank=0, world=1, seed=c.seed)
+batch = pad_collate([pre_examples[i] for i in idx], pad_id=0)
+model = small.new_model().eval()
+with torch.no_grad():
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits   # (B, T, V)
+pred, target = logits[:, :-1], batch["labels"][:, 1:]          # position t predicts token t + 1
+learned = target != IGNORE_INDEX
+by_hand = torch.nn.functional.cross_entropy(pred[learned], target[learned])
+print(f"batch {tuple(batch['input_ids'].shape)}: {int(learned.sum())} learned positions of {learned.numel()}")
+print(f"masked cross-entropy by hand: {by_hand:.4f}   the loop's logged loss at step 0: {small_runs['pretrain']['losses'][0]:.4f}")
 
 # %% [markdown]
 # ## 5. What "high quality" means for SFT-2
@@ -258,7 +326,7 @@ plt.tight_layout(); plt.show()
 
 # %%
 rends = sorted({r.path: r for it in train_items for r in it.answer_audio}.values(), key=lambda r: r.path)
-sample = random.Random(0).sample(rends, min(len(rends), 24 if QUICK else 160))
+sample = random.Random(0).sample(rends, min(len(rends), 160))
 per, hyps = {}, {}
 for r in sample:
     ref = phoneme_tokens(r.phonemes)
@@ -268,10 +336,9 @@ threshold = recipe.sft2_max_per
 kept_sample = sum(p <= threshold for p in per.values())
 print(f"threshold sft2_max_per = {threshold}")
 print(f"sample: {kept_sample}/{len(per)} answer clips pass ({kept_sample / len(per):.0%}); median PER {sorted(per.values())[len(per) // 2]:.2f}")
-print(f"library: SFT-2 keeps {summaries['sft2']['items']} of {summaries['sft1']['items']} training items "
-      f"({summaries['sft2']['items'] / summaries['sft1']['items']:.0%}): all of an item's segments must pass")
-if QUICK:
-    print("(the tiny preset sets sft2_max_per = inf: a seconds-trained tokenizer cannot transcribe, so it keeps all)")
+n_hq = len(assets.high_quality(train_items))        # the library's filter, on every training item
+print(f"library: SFT-2 keeps {n_hq} of {len(train_items)} training items "
+      f"({n_hq / len(train_items):.0%}): all of an item's segments must pass")
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 2.8))
@@ -314,18 +381,18 @@ from aqaa_ref.data import strided
 # %%
 first = strided(assets.corpus.split("test"), 3)  # the subset evaluate_stages(limit=3) scores
 lib = evaluate_stages(assets, stages=("sft1",), limit=3)["sft1"]
-mine = by_condition(score_memoised(assets.load_stage("sft1"), builder, first, memo=False), first)
+mine = by_condition(score_memoised(shipped["sft1"], builder, first, memo=False), first)
 print("evaluate_stages(limit=3) == helper on the same items:", lib == mine)
 assert lib == mine
 
 # %%
-N_EVAL = 8 if QUICK else 64
+N_EVAL = 16 if QUICK else 64
 eval_items = strided(assets.corpus.split("test"), N_EVAL)
 print(f"{len(eval_items)} held-out items;", dict(Counter(it.condition for it in eval_items)))
 print("families:", dict(Counter(it.family for it in eval_items)))
 results, scores = {}, {}
-for stage in ("sft1", "sft2"):
-    scores[stage] = score_memoised(assets.load_stage(stage), builder, eval_items)
+for stage, model in (("sft1", shipped["sft1"]), ("sft2", shipped["sft2"]), ("small sft1", small.load_stage("sft1"))):
+    scores[stage] = score_memoised(model, builder, eval_items)
     results[stage] = by_condition(scores[stage], eval_items)
 conds = list(results["sft1"])
 print(f"{'':6s}" + "".join(f"{c:>16s}" for c in conds))
@@ -335,14 +402,17 @@ print("(text accuracy / audio-token accuracy; well-formed and ended:",
       {s: (r['all']['well_formed'], r['all']['ended']) for s, r in results.items()}, ")")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 3.4))
-w = 0.38
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.4), sharey=True)
+w = 0.27
+n_cond = Counter(it.condition for it in eval_items)
+labels = [f"{c}\n(n = {len(eval_items) if c == 'all' else n_cond[c]})" for c in conds]
 for k, (metric, title) in enumerate([("text_accuracy", "text accuracy"), ("audio_token_accuracy", "audio-token accuracy")]):
     for j, stage in enumerate(results):
         vals = [results[stage][c][metric] for c in conds]
-        axes[k].bar([i + (j - 0.5) * w for i in range(len(conds))], vals, w, label=stage)
-    axes[k].set_xticks(range(len(conds))); axes[k].set_xticklabels(conds, fontsize=8)
-    axes[k].set_ylim(0, 1); axes[k].set_title(f"held-out {title} ({len(eval_items)} items)"); axes[k].legend()
+        axes[k].bar([i + (j - 1) * w for i in range(len(conds))], vals, w, label=stage)
+    axes[k].set_xticks(range(len(conds))); axes[k].set_xticklabels(labels, fontsize=8)
+    axes[k].set_ylim(0, 1); axes[k].set_ylabel(title)
+    axes[k].set_title(f"held-out {title}, n = {len(eval_items)} strided test items"); axes[k].legend(fontsize=8)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
@@ -359,7 +429,7 @@ plt.tight_layout(); plt.show()
 stage = "sft2"
 k = next((i for i, s in enumerate(scores[stage]) if s.text_correct), 0)   # a question it answered right, if any
 it = eval_items[k]
-gen = answer_items(assets.load_stage(stage), builder, [it])[0]
+gen = answer_items(shipped[stage], builder, [it])[0]
 one = score_answers(builder, [it], [gen])[0]
 p = parse_answer(gen, vocab, sp)
 ref_ids = builder.answer_ids(it) + [sp.eot]

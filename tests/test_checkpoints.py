@@ -154,16 +154,21 @@ def test_an_int8_tensor_without_its_scale_is_a_one_line_error(tmp_path):
         ck.read_safetensors(tmp_path / "m.safetensors")
 
 
-def test_the_float16_export_stores_the_flow_vocoder_in_int8(exported):
-    _, _, out = exported
-    folder = out[torch.float16][0]
+def test_int8_export_is_an_option_and_the_default_is_float16(exported, tmp_path):
+    recipe, _, out = exported
+    assert json.loads((out[torch.float16][0] / "aqaa.json").read_text())["int8"] == []
+    folder = tmp_path / "int8"
+    ck.export(recipe, folder, dtype=torch.float16, int8=("vocoder/flow",), progress=False)
     assert json.loads((folder / "aqaa.json").read_text())["int8"] == ["vocoder/flow"]
     from safetensors import safe_open
 
     with safe_open(str(folder / "vocoder/flow/model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert any(k.endswith(ck.INT8) for k in keys) and any(k.endswith(ck.SCALE) for k in keys)
-    assert json.loads((out[torch.float32][0] / "aqaa.json").read_text())["int8"] == []
+    assert ck.folder_sizes(folder)["vocoder/flow"] < 0.6 * out[torch.float16][1]["vocoder/flow"]
+    ck.load_vocoder(folder)                                    # dequantized on load
+    with pytest.raises(ValueError, match="int8 storage is offered for"):
+        ck.export(recipe, tmp_path / "bad", int8=("backbone/sft1",), progress=False)
 
 
 def test_a_variant_trains_only_the_stages_it_changes_and_loads_the_rest_from_the_folder(exported, tmp_path, monkeypatch):
