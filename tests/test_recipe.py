@@ -22,6 +22,16 @@ def test_changing_one_stage_changes_only_what_depends_on_it():
     assert {s for s in STAGES if merge.stage_key(s) != keys[s]} == {"merge"}
 
 
+def test_added_recipe_fields_at_their_defaults_keep_the_keys():
+    base = Recipe.from_preset("tiny")
+    keys = {s: base.stage_key(s) for s in STAGES}
+    assert {s: replace(base, dpo_max_pairs=None, tokenizer_source=None).stage_key(s) for s in STAGES} == keys
+    few = replace(base, dpo_max_pairs=8)
+    assert {s for s in STAGES if few.stage_key(s) != keys[s]} == {"dpo", "merge"}
+    shipped = replace(base, tokenizer_source="shipped-0123456789ab")
+    assert all(shipped.stage_key(s) != keys[s] for s in STAGES)
+
+
 def test_a_changed_tokenizer_setting_reruns_every_stage():
     base = Recipe.from_preset("tiny")
     keys = {s: base.stage_key(s) for s in STAGES}
@@ -92,6 +102,15 @@ def test_only_the_changed_stage_reruns(tiny_run):
         assert res[s] == out[s]                                   # reused
     assert changed.stage_dir("sft2") != recipe.stage_dir("sft2")  # a new result for the changed stage
     assert (changed.stage_dir("merge") / "model.safetensors").exists()
+
+
+def test_dpo_max_pairs_trains_on_a_seeded_subset(tiny_run):
+    from aqaa_ref.training.recipe import run_stage
+
+    recipe, assets, out = tiny_run
+    few = assets.variant(dpo_max_pairs=3)
+    info = run_stage("dpo", few, progress=False)
+    assert info["pairs"] == 3 < out["dpo"]["pairs"] and info["key"] != out["dpo"]["key"]
 
 
 def test_merge_is_the_weighted_average_of_its_parents(tiny_run):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ class Recipe:
     dpo_beta: float = 0.1
     dpo_masked: bool = True
     dpo_evasion_fraction: float = 0.3
+    dpo_max_pairs: int | None = None         # None: every pair; N: a seeded subset of N (short live runs)
     merge_weights: tuple = (5.0, 5.0, 1.0)
     vocoder_preset: str = "toy"               # the preset vocoder and mel2wav start from
     # the flow vocoder and the mel-to-wave model (each cached on its own key); None = the preset's
@@ -87,7 +89,7 @@ class Recipe:
     # shipped tokenizer's codes get their own cache keys
     tokenizer_source: str | None = None
 
-    __key_defaults__ = {"tokenizer_source": None}
+    __key_defaults__ = {"tokenizer_source": None, "dpo_max_pairs": None}
 
     def __post_init__(self):
         size = self.tokenizer.vocab.size
@@ -132,6 +134,8 @@ class Recipe:
                "dpo": dict(train=self.dpo, beta=self.dpo_beta, masked=self.dpo_masked,
                            evasion_fraction=self.dpo_evasion_fraction),
                "merge": dict(weights=list(self.merge_weights))}[stage]
+        if stage == "dpo" and self.dpo_max_pairs is not None:   # likewise: absent = every pair, as before
+            own["max_pairs"] = self.dpo_max_pairs
         return {**common, **own}
 
     def stage_key(self, stage: str) -> str:
@@ -279,6 +283,9 @@ def run_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
         else:  # dpo from SFT-1, frozen reference = SFT-1 (its log-probs precomputed once)
             model = assets.load_stage("sft1")
             pairs = preference_pairs(assets.builder, train_items, assets.evasion_audio(), r.seed, r.dpo_evasion_fraction)
+            if r.dpo_max_pairs is not None and r.dpo_max_pairs < len(pairs):    # a seeded subset, in order
+                keep = sorted(random.Random(r.seed).sample(range(len(pairs)), r.dpo_max_pairs))
+                pairs = [pairs[i] for i in keep]
             pairs = reference_logps(model, pairs, assets.vocab, masked=r.dpo_masked)
             info["pairs"] = len(pairs)
             res = train(model, pairs, r.dpo, d, loss_fn=make_dpo_loss_fn(assets.vocab, r.dpo_beta, r.dpo_masked),
