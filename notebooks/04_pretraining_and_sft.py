@@ -107,6 +107,7 @@ sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, asse
 # the coloured row is the ids, the bar under it the label mask (black = learned, grey = label −100).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 clips = assets.corpus.utterances("train")
 print("pretrain_mix (examples per clip):", recipe.pretrain_mix, "| training clips:", len(clips))
 examples = pretrain_examples(builder, assets.corpus, recipe.pretrain_mix, recipe.seed)
@@ -204,6 +205,7 @@ draw_strips(rows, "the same item as AQTA (text answer) and AQTAA (interleaved 10
 plt.show()
 
 # %%
+# NBVAL_CHECK_OUTPUT
 sft1_examples = sft_examples(builder, train_items, recipe.aqta_fraction, recipe.seed)
 n_aqta = len(sft1_examples) - len(train_items)
 print(f"SFT-1: {len(train_items)} AQTAA + {n_aqta} AQTA (aqta_fraction {recipe.aqta_fraction}) = {len(sft1_examples)} examples")
@@ -223,6 +225,7 @@ print("SFT-2: AQTAA only (aqta_fraction 0), high-quality items only (section 5)"
 # The shipped stages first: how long each took to train, on which machine (`provenance.json`).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 prov = json.loads((SHIPPED / "provenance.json").read_text())
 print(f"trained at commit {prov['pipeline_benchmark']['code']['commit'][:7]} on {prov['machine']['cores']} cores "
       f"({prov['machine']['cpu_capability']}, bf16 autocast {'on' if prov['machine']['bf16_autocast'] else 'off'})")
@@ -293,6 +296,7 @@ plt.tight_layout(); plt.show()
 # positions whose label is not −100. The two numbers below should agree to float precision.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 import torch
 from aqaa_ref.training.loop import batch_indices
 from aqaa_ref.training.sequences import pad_collate

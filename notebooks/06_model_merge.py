@@ -104,6 +104,7 @@ except ValueError as e:
 # formula applied here and against `merge_checkpoints` reading the three `model.safetensors` files.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 print("backbone/merge.json:", (SHIPPED / "backbone" / "merge.json").read_text().strip())
 assets = Assets(recipe, progress=False, pretrained=SHIPPED)
 sd = {s: assets.load_stage(s).state_dict() for s in ("sft1", "sft2", "dpo", "merge")}
