@@ -3,6 +3,12 @@
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py                              # the toy vocoder
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --set extra_speech=3000 --threads 1
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --preset tiny --limit 8      # a dry run
+    .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy  # the shipped vocoder
+    .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy --set extra_speech=4000
+
+With ``--checkpoints`` the shipped tokenizer, mel-to-wave model and judges are used (nothing of
+theirs is trained), the shipped flow vocoder is the one judged when no ``--set`` is given, and a
+``--set`` variant trains a new flow on the shipped tokenizer's codes.
 
 Trains (or loads from the cache) the recipe's vocoder with each ``--set FIELD=VALUE`` of
 :class:`~aqaa_ref.vocoder.VocoderConfig` applied, then vocodes the *reference* answer tokens of
@@ -35,6 +41,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--train-items", type=int, default=60, help="training items judged the same way (0: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default=None)
+    ap.add_argument("--checkpoints", default=None, metavar="DIR", help="a shipped folder (see above)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -48,17 +55,31 @@ def main(argv=None) -> dict:
 
     recipe = Recipe.from_preset(args.preset)
     cfg = apply_overrides(recipe.vocoder, args.set)
-    assets = Assets(recipe)
+    assets = Assets(recipe, pretrained=args.checkpoints)
     t0 = time.perf_counter()
-    flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg)
+    if args.checkpoints:
+        from aqaa_ref import checkpoints
+
+        shipped = checkpoints.load_vocoder(args.checkpoints)
+        m2w, judges = shipped.mel2wav, checkpoints.load_judges(args.checkpoints)
+        if args.set:
+            flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg)
+        else:
+            flow = shipped.flow
+            meta = checkpoints.read_json(Path(args.checkpoints) / "vocoder" / "flow" / "config.json")
+            flow.train_info = meta.get("train_info", {})
+    else:
+        flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg)
+        m2w = load_or_train_mel2wav(assets.corpus, recipe.mel2wav).eval()
+        judges = Judges.load_or_train(assets.corpus, args.preset)
     train_seconds = flow.train_info.get("train_seconds", float("nan"))
     print(f"vocoder ready in {time.perf_counter() - t0:.0f} s (trained in {train_seconds:.0f} s, "
           f"{flow.train_info.get('n_examples', '?')} clips, {cfg.steps} steps)", flush=True)
-    vocoder = Vocoder(flow, load_or_train_mel2wav(assets.corpus, recipe.mel2wav).eval())
-    judges = Judges.load_or_train(assets.corpus, args.preset)
+    vocoder = Vocoder(flow, m2w)
 
     t0 = time.perf_counter()
-    out = dict(preset=args.preset, overrides=args.set, steps=cfg.steps, extra_speech=cfg.extra_speech,
+    out = dict(preset=args.preset, overrides=args.set, checkpoints=args.checkpoints, steps=cfg.steps,
+               extra_speech=cfg.extra_speech,
                temperature=cfg.temperature, train_seconds=train_seconds, threads=args.threads)
     test = strided(assets.corpus.split("test"), args.limit) if args.limit else assets.corpus.split("test")
     rows = vocoder_ceiling(vocoder, test, assets.table, judges, assets.corpus, assets.vocab, progress=True)
@@ -82,7 +103,7 @@ def main(argv=None) -> dict:
     out["load_average"] = os.getloadavg()[0]
     print(f"judged in {out['judge_seconds']:.0f} s on {args.threads} threads (load average {out['load_average']:.1f}, "
           f"{platform.processor() or platform.machine()})")
-    tag = args.tag or ("-".join(s.replace("=", "") for s in args.set) or "recipe")
+    tag = args.tag or ("-".join(s.replace("=", "") for s in args.set) or ("shipped" if args.checkpoints else "recipe"))
     atomic_write_json(RESULTS / f"vocoder_ceiling_{args.preset}_{tag}.json", out)
     return out
 
