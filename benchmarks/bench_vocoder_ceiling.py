@@ -7,8 +7,9 @@
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy --set extra_speech=4000
 
 With ``--checkpoints`` the shipped tokenizer, mel-to-wave model and judges are used (nothing of
-theirs is trained), the shipped flow vocoder is the one judged when no ``--set`` is given, and a
-``--set`` variant trains a new flow on the shipped tokenizer's codes.
+theirs is trained); the shipped flow vocoder is judged, sampled with any ``--set`` of the
+inference fields (n_steps, guidance, temperature), and a ``--set`` of any training field trains a
+new flow on the shipped tokenizer's codes.
 
 Trains (or loads from the cache) the recipe's vocoder with each ``--set FIELD=VALUE`` of
 :class:`~aqaa_ref.vocoder.VocoderConfig` applied, then vocodes the *reference* answer tokens of
@@ -23,6 +24,7 @@ Writes ``benchmarks/results/vocoder_ceiling_<tag>.json`` (tag: ``--tag`` or the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -52,6 +54,7 @@ def main(argv=None) -> dict:
     from aqaa_ref.overrides import apply_overrides
     from aqaa_ref.training.recipe import Assets, Recipe
     from aqaa_ref.vocoder import Vocoder, load_or_train_mel2wav, load_or_train_vocoder
+    from aqaa_ref.vocoder.train import INFERENCE_FIELDS
 
     recipe = Recipe.from_preset(args.preset)
     cfg = apply_overrides(recipe.vocoder, args.set)
@@ -62,10 +65,11 @@ def main(argv=None) -> dict:
 
         shipped = checkpoints.load_vocoder(args.checkpoints)
         m2w, judges = shipped.mel2wav, checkpoints.load_judges(args.checkpoints)
-        if args.set:
+        if any(s.split("=")[0] not in INFERENCE_FIELDS for s in args.set):   # a training change: a new flow
             flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg)
-        else:
+        else:                                    # the shipped flow, sampled with any new inference settings
             flow = shipped.flow
+            flow.cfg = dataclasses.replace(flow.cfg, **{f: getattr(cfg, f) for f in INFERENCE_FIELDS})
             meta = checkpoints.read_json(Path(args.checkpoints) / "vocoder" / "flow" / "config.json")
             flow.train_info = meta.get("train_info", {})
     else:
