@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --preset tiny --limit 8      # a dry run
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy  # the shipped vocoder
     .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy --set extra_speech=4000
+    .venv/bin/python benchmarks/bench_vocoder_ceiling.py --checkpoints checkpoints/toy --set steps=4000 --end-to-end
 
 With ``--checkpoints`` the shipped tokenizer, mel-to-wave model and judges are used (nothing of
 theirs is trained); the shipped flow vocoder is judged, sampled with any ``--set`` of the
@@ -44,6 +45,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default=None)
     ap.add_argument("--checkpoints", default=None, metavar="DIR", help="a shipped folder (see above)")
+    ap.add_argument("--end-to-end", action="store_true",
+                    help="with --checkpoints: also answer the test questions with the shipped merge, vocode "
+                         "them with this flow and judge them (the evaluation's table)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -104,6 +108,16 @@ def main(argv=None) -> dict:
             print(line.format(k, s["n"], s["correct"], s["per"], s["f0_ok"], s["voice_ok"], s["copy_correct"],
                               s["copy_per"]))
     out["judge_seconds"] = time.perf_counter() - t0
+    if args.end_to_end and args.checkpoints:
+        from aqaa_ref.evaluation.scoring import answer_records, evaluate
+        from aqaa_ref.inference.pipeline import AQAA
+
+        aqaa = AQAA.from_pretrained(args.checkpoints)
+        aqaa.vocoder = vocoder
+        res = evaluate(answer_records(aqaa, test, assets.table), judges, assets.corpus)
+        print("\nend to end: the shipped merge's answers, vocoded by this flow")
+        print(res.table("condition"))
+        out["end_to_end"] = {k: v for k, v in res.to_dict().items() if k != "scores"}
     out["load_average"] = os.getloadavg()[0]
     print(f"judged in {out['judge_seconds']:.0f} s on {args.threads} threads (load average {out['load_average']:.1f}, "
           f"{platform.processor() or platform.machine()})")

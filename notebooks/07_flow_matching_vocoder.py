@@ -362,15 +362,16 @@ display(Audio(streamed.numpy(), rate=16_000))
 # * The toy vocoder is conditioned *only* on tokens: pitch, voice and timing come from the
 #   semantic and linguistic codes. How well they survive is measured in
 #   `benchmarks/bench_vocoder.py` (`benchmarks/results/vocoder_toy.json`).
-#   At the toy budget (2,000 flow steps, ~28 CPU-minutes on one thread of the shared cores),
-#   sampled the paper's way (10 steps, guidance 0.7, noise temperature 1.0), the recognizer's
-#   PER from ground-truth tokens is 0.18 against 0.02 on the original audio (24 held-out clips;
-#   0.39 with the first 800-step model). Starting from *scaled-down* noise (temperature, as in
-#   Grad-TTS) trades voice and pitch fidelity for intelligibility: over the 324 test answers'
-#   reference tokens, heard correctly 57 / 56 / 49 % at T = 0.3 / 0.6 / 1.0, pitch within 10 %
-#   36 / 48 / 51 %, voice recognised 45 / 53 / 73 %. The toy preset samples at 0.6. The flow is
-#   still the weakest link of the whole chain (notebook 09), and the first place more compute
-#   would go.
+#   The shipped flow (the toy budget: 2,000 steps, 43 CPU-minutes on one thread beside the
+#   backbone's training), sampled at 10 steps, guidance 0.7 and noise temperature 0.6, renders
+#   the reference tokens of the 324 test answers so that the recognizer hears the right answer
+#   56 % of the time (PER 0.39 against 0.12 for copy synthesis; pitch within 10 % 52 %, voice
+#   recognised 55 %). On 60 *training* answers it does little better (75 %, PER 0.24 against
+#   0.06): the flow is undertrained, not only short of data. Trained twice as long (4,000 steps,
+#   13 minutes on two idle threads: `bench_vocoder_ceiling.py --checkpoints checkpoints/toy --set
+#   steps=4000`), the same measurement gives 69 % heard right, PER 0.30, pitch 68 %, voice 76 %.
+#   The flow is the weakest link of the whole chain (notebook 09), and the first place more
+#   compute should go.
 # * Mel → wave is not the bottleneck: copy synthesis with the iSTFT vocoder (16 Griffin-Lim
 #   iterations on its phase) keeps PER at the floor and beats plain Griffin-Lim on F0
 #   (37 vs 173 cents) and mel distance (0.46 vs 0.50), at under half of its time.
