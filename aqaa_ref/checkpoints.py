@@ -198,7 +198,7 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
         model = assets.load_stage(stage).to(dtype)
         with _quiet_transformers():
             model.save_pretrained(str(folder / "backbone" / stage), safe_serialization=True)
-        # the stage's training record (loss per step, seconds): notebooks 04-06 plot it
+        # the stage's training record (loss per step, seconds), shipped beside its weights
         done = read_json(recipe.stage_dir(stage) / "done.json", f"the {stage} stage's summary")
         atomic_write_json(folder / "backbone" / stage / "training.json",
                           {k: done[k] for k in ("stage", "key", "examples", "items", "pairs", "final_loss", "losses",

@@ -301,7 +301,7 @@ for n, w, d, dt in rows:
 # %%
 import ipywidgets as widgets
 
-def show(steps=10, guidance=0.7):
+def draw_setting(steps=10, guidance=0.7):
     with torch.no_grad():
         m = voc.tokens_to_mel(codes, n_steps=steps, guidance=guidance)
         y = m2w(m)
@@ -318,11 +318,11 @@ out = widgets.Output()
 def redraw(_=None):
     with out:
         out.clear_output(wait=True)
-        show(steps_w.value, guidance_w.value)
+        draw_setting(steps_w.value, guidance_w.value)
 
 steps_w.observe(redraw, "value"); guidance_w.observe(redraw, "value")
 display(widgets.VBox([steps_w, guidance_w, out]))   # move a slider (in a live kernel) to redraw there
-show(10, 0.7)                                        # the defaults, drawn here once
+draw_setting(10, 0.7)                                        # the defaults, drawn here once
 
 # %% [markdown]
 # ## 7. Streaming

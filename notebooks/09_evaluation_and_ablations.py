@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 from aqaa_ref.inference.pipeline import AQAA
 from aqaa_ref.training.recipe import Recipe, Assets
 from aqaa_ref.data import strided
-from aqaa_ref.evaluation.judges import Judges, classifier_accuracy
+from aqaa_ref.evaluation.judges import classifier_accuracy
 from aqaa_ref.evaluation.scoring import answer_records, evaluate, reference_records, style_contrasts
 from aqaa_ref.viz import radar_plot
 from aqaa_ref.evaluation.ablations import run_ablation, ABLATIONS
