@@ -25,7 +25,6 @@ Writes ``benchmarks/results/vocoder_ceiling_<tag>.json`` (tag: ``--tag`` or the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import time
@@ -58,7 +57,7 @@ def main(argv=None) -> dict:
     from aqaa_ref.overrides import apply_overrides
     from aqaa_ref.training.recipe import Assets, Recipe
     from aqaa_ref.vocoder import Vocoder, load_or_train_mel2wav, load_or_train_vocoder
-    from aqaa_ref.vocoder.train import INFERENCE_FIELDS
+    from aqaa_ref.vocoder.train import INFERENCE_FIELDS, with_inference_settings
 
     recipe = Recipe.from_preset(args.preset)
     cfg = apply_overrides(recipe.vocoder, args.set)
@@ -72,8 +71,7 @@ def main(argv=None) -> dict:
         if any(s.split("=")[0] not in INFERENCE_FIELDS for s in args.set):   # a training change: a new flow
             flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg)
         else:                                    # the shipped flow, sampled with any new inference settings
-            flow = shipped.flow
-            flow.cfg = dataclasses.replace(flow.cfg, **{f: getattr(cfg, f) for f in INFERENCE_FIELDS})
+            flow = with_inference_settings(shipped.flow, cfg)
             meta = checkpoints.read_json(Path(args.checkpoints) / "vocoder" / "flow" / "config.json")
             flow.train_info = meta.get("train_info", {})
     else:

@@ -153,11 +153,10 @@ plt.tight_layout(); plt.show()
 
 # %%
 import json
-from pathlib import Path
 from aqaa_ref.evaluation.ablations import PAPER
 from aqaa_ref.evaluation.ablations.common import format_table
 
-RECORDED = Path("..") / "benchmarks" / "results"              # the tables `ablate all` recorded
+RECORDED = SHIPPED.parent.parent / "benchmarks" / "results"   # the tables `ablate all` recorded (in this repository)
 results = {}
 for name in ABLATIONS:
     if QUICK:                                                  # CI: the tiny variants, trained here

@@ -176,6 +176,12 @@ def load_vocoder(folder) -> FlowVocoder:
     return model.eval()
 
 
+def with_inference_settings(model: FlowVocoder, cfg: VocoderConfig) -> FlowVocoder:
+    """``model`` (in place) sampling with ``cfg``'s n_steps, guidance and temperature."""
+    model.cfg = replace(model.cfg, **{k: getattr(cfg, k) for k in INFERENCE_FIELDS})
+    return model
+
+
 def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) -> FlowVocoder:
     """Cached under cache_dir()/vocoder/<hash(training config, corpus config, tokenizer identity)>.
 
@@ -183,9 +189,7 @@ def load_or_train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool 
     cached model is returned with the caller's values for them."""
     folder = vocoder_dir(corpus, tokenizer, cfg)
     if (folder / "config.json").exists():
-        model = load_vocoder(folder)
-        model.cfg = replace(model.cfg, **{k: getattr(cfg, k) for k in INFERENCE_FIELDS})
-        return model
+        return with_inference_settings(load_vocoder(folder), cfg)
     model = train_vocoder(corpus, tokenizer, cfg, progress)
     save_vocoder(model, folder)
     return model
