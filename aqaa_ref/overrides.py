@@ -41,7 +41,7 @@ def _parse(key: str, text: str, current):
     if isinstance(current, str):
         return text
     if isinstance(current, (tuple, list)):
-        parts = [p.strip() for p in text.split(",") if p.strip()]
+        parts = [p.strip() for p in text.strip("()[] ").split(",") if p.strip()]   # "80,128" or "(80, 128)"
         kind = current[0] if current else ""
         return type(current)(_parse(key, p, kind) for p in parts)
     if current is None:

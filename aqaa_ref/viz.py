@@ -219,3 +219,40 @@ def waterfall_plot(rows, by: str = "condition", ax=None):
     ax.set_title(f"where the spoken answers are lost, by {by}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
+
+
+#: one colour per part of the system, the same in every notebook's roadmap
+PART_COLORS = {"data": "#937860", "tokenizer": COLORS["linguistic"], "backbone": COLORS["text"],
+               "training": "#4C9BB0", "vocoder": COLORS["semantic"], "inference": "#8172B3",
+               "evaluation": "#C44E52", "scale": "#777777"}
+
+
+def roadmap(current: int, ax=None):
+    """The course as a row of eleven boxes, one per notebook, with notebook ``current`` marked:
+    done ones faded, this one filled and outlined, the rest open. Returns the axis."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    from aqaa_ref.course import LESSONS, lesson
+
+    lesson(current)                                    # a one-line error for a bad number
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 1.35))
+    w, gap = 1.0, 0.18
+    for les in LESSONS:
+        x = les.number * (w + gap)
+        color = PART_COLORS[les.part]
+        here = les.number == current
+        alpha = 1.0 if here else (0.35 if les.number < current else 0.12)
+        ax.add_patch(FancyBboxPatch((x, 0), w, 1, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    facecolor=color, alpha=alpha, edgecolor="black" if here else color,
+                                    lw=2.2 if here else 0.8))
+        ax.text(x + w / 2, 0.5, f"{les.number:02d}\n{les.box}", ha="center", va="center", fontsize=7.2,
+                color="white" if here else "black", fontweight="bold" if here else "normal")
+        if les.number:
+            ax.annotate("", (x - 0.01, 0.5), (x - gap + 0.01, 0.5), arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set_xlim(-0.1, len(LESSONS) * (w + gap))
+    ax.set_ylim(-0.1, 1.1)
+    ax.axis("off")
+    ax.set_title(f"the course: you are at {current:02d}, {lesson(current).title}", fontsize=9, loc="left")
+    return ax

@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from aqaa_ref.formats.answer_format import SpecialIds  # noqa: E402
@@ -77,3 +78,22 @@ def test_waterfall_plot_draws_each_stage_as_its_cumulative_share():
     # bars go stage by stage: understood for each group, then tokens_right, then heard_right
     assert bars == [1.0, 0.5, 0.75, 0.5, 0.5, 0.5, 0.5, 0.0, 0.25]
     assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["seen", "unseen", "all"]
+
+
+def test_roadmap_marks_one_notebook_and_fades_the_done_ones():
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyBboxPatch
+
+    from aqaa_ref.viz import roadmap
+
+    ax = roadmap(4)
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 11
+    outlined = [i for i, b in enumerate(boxes) if b.get_linewidth() > 2]
+    assert outlined == [4]
+    alphas = [b.get_alpha() for b in boxes]
+    assert alphas[4] == 1.0 and alphas[3] > alphas[5]       # done ones fainter than this, stronger than to-do
+    assert "04" in ax.get_title()
+    with pytest.raises(ValueError, match="not 11"):
+        roadmap(11)
