@@ -94,6 +94,6 @@ def test_roadmap_marks_one_notebook_and_fades_the_done_ones():
     assert outlined == [4]
     alphas = [b.get_alpha() for b in boxes]
     assert alphas[4] == 1.0 and alphas[3] > alphas[5]       # done ones fainter than this, stronger than to-do
-    assert "04" in ax.get_title()
+    assert "04" in ax.get_title(loc="left")
     with pytest.raises(ValueError, match="not 11"):
         roadmap(11)
