@@ -6,10 +6,12 @@
 
 Cold: the notebook executed with ``AQAA_CACHE`` pointing at a new empty folder, so it pays for
 everything it needs that is not shipped in ``checkpoints/`` (synthesising the toy corpus,
-tokenizing it, training what it trains). Warm: executed again on the cache the cold run left,
-as a learner's second run is. Each execution is a fresh kernel (``jupyter nbconvert
---execute``); full mode (``AQAA_QUICK`` unset). ``--in-place`` writes the warm execution's
-outputs into the repository's ``.ipynb`` (the executed notebooks that are committed);
+tokenizing it, training what it trains); that execution's outputs are discarded. Warm:
+executed on the repository's cache (``.cache/`` or ``$AQAA_CACHE``), as a learner's second run
+is; training is not bitwise reproducible across runs (thread scheduling), so the committed
+outputs come from the warm run on the cache the notebooks' prose was checked against. Each
+execution is a fresh kernel (``jupyter nbconvert --execute``); full mode (``AQAA_QUICK``
+unset). ``--in-place`` writes the warm execution's outputs into the repository's ``.ipynb``;
 ``--fill`` rewrites the header's ``**Run time** ...: warm X, cold Y`` of each ``.py`` twin and
 its ``.ipynb`` with the measured times. Prints the load average before and after each run: the
 cores must be otherwise idle for the seconds to mean anything. Writes
@@ -70,7 +72,7 @@ def fill(stem: str, warm: float, cold: float) -> bool:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("numbers", nargs="*", help="notebook numbers (default: all)")
-    ap.add_argument("--warm-only", action="store_true", help="skip the cold run (warm on the repository's cache)")
+    ap.add_argument("--warm-only", action="store_true", help="skip the cold run")
     ap.add_argument("--in-place", action="store_true", help="keep the warm outputs in the repository's .ipynb")
     ap.add_argument("--fill", action="store_true", help="write the times into each notebook's header")
     args = ap.parse_args(argv)
@@ -85,19 +87,16 @@ def main(argv=None) -> dict:
         for les in chosen:
             ipynb = NOTEBOOKS / les.file
             row = {"load_before": round(os.getloadavg()[0], 2)}
-            if args.warm_only:
-                cache = cache_dir()
-            else:
-                cache = Path(tmp) / f"cache-{les.number:02d}"
-                cache.mkdir()
-                row["cold_s"] = round(execute(ipynb, Path(tmp) / f"cold-{les.file}", cache), 1)
+            if not args.warm_only:
+                cold = Path(tmp) / f"cache-{les.number:02d}"
+                cold.mkdir()
+                row["cold_s"] = round(execute(ipynb, Path(tmp) / f"cold-{les.file}", cold), 1)
+                shutil.rmtree(cold)
             out = Path(tmp) / f"warm-{les.file}"
-            row["warm_s"] = round(execute(ipynb, out, cache), 1)
+            row["warm_s"] = round(execute(ipynb, out, cache_dir()), 1)
             row["load_after"] = round(os.getloadavg()[0], 2)
             if args.in_place:
                 shutil.copyfile(out, ipynb)
-            if not args.warm_only:
-                shutil.rmtree(cache)
             results[les.stem] = {**results.get(les.stem, {}), **row}
             print(f"{les.stem:<42} cold {row.get('cold_s', float('nan')):7.1f} s   warm {row['warm_s']:7.1f} s   "
                   f"(load {row['load_before']:.2f} before, {row['load_after']:.2f} after)", flush=True)
