@@ -15,6 +15,28 @@
 # %% [markdown]
 # # 05 · Audio-token-masked DPO
 #
+# [← 04 pre-train + SFT](04_pretraining_and_sft.ipynb) · **05** · [06 5:5:1 merge →](06_model_merge.ipynb) · paper: *Training: DPO with audio tokens masked* ([arXiv 2506.08967](https://arxiv.org/abs/2506.08967))
+#
+# **You will build** the paper's DPO loss with the audio tokens masked out, by hand beside
+# `aqaa_ref.training.dpo`, check that audio positions get exactly zero gradient, train masked and
+# unmasked DPO live from SFT-1, and measure what DPO can (and cannot) learn from these preference pairs.
+#
+# **Prerequisites** [04 pre-training and SFT](04_pretraining_and_sft.ipynb) (SFT-1, the chat
+# layout, labels −100 on the prompt, held-out scoring), [02 the semantic tokenizer and
+# interleaving](02_semantic_tokenizer_and_interleaving.ipynb) (an answer is text interleaved 10:15
+# with its audio ids) and [03 the backbone and vocabulary](03_backbone_and_vocabulary.ipynb) (one id
+# space: text, then linguistic, then semantic). The DPO objective itself is restated below.
+#
+# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising and
+# tokenising the toy corpus if notebook 04 has not, training the live DPO runs of section 5 and the
+# exercises, and generating the held-out answers that a warm run reads from the cache).
+# `AQAA_QUICK=1` (CI) trains the live runs for fewer steps and scores fewer items.
+
+# %%
+from aqaa_ref.viz import roadmap
+roadmap(5);  # noqa: E703
+
+# %% [markdown]
 # **What the paper did.** After SFT-1, Step-Audio-AQAA runs DPO with one change: the reward of an
 # answer counts only its **text** tokens. With A the set of audio token ids,
 #
@@ -34,18 +56,19 @@
 # 3. computes the loss by hand (explicit `log_softmax` / index loops) beside
 #    `aqaa_ref.training.dpo.masked_dpo_loss`, and checks they are equal (and that an inverted mask is not);
 # 4. checks that audio positions receive **exactly zero** gradient in masked mode;
-# 5. trains masked and unmasked DPO **live**, from the shipped SFT-1 (a short run of each, about a
-#    minute apiece), and compares curves, probability shifts and held-out accuracy with the
-#    shipped masked-DPO stage (the recipe's full run, trained by `python -m aqaa_ref train`).
+# 5. trains masked and unmasked DPO **live**, from the shipped SFT-1 (30 steps of 8 pairs each,
+#    about half a minute apiece), and compares curves, probability shifts and held-out accuracy
+#    with the shipped masked-DPO stage (the recipe's full run, trained by `python -m aqaa_ref train`);
+# 6. puts three measurements together (SFT-1 already ranks the pairs, the evasions are separated
+#    from the start, DPO lowers the chosen answer's own probability) to say what DPO can learn here.
 #
 # The models are the toy ones shipped in `checkpoints/toy/` (SFT-1 and the masked DPO stage).
-# **Run time** (2-core CPU): about 5 minutes once notebook 04 has built the toy corpus (about 2
-# more the first time). `AQAA_QUICK=1` (CI) trains the live runs for fewer steps and scores fewer items.
 
 # %%
 import os, json, math, time
 from collections import Counter
 import torch
+import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
@@ -67,6 +90,15 @@ print("quick mode" if QUICK else "full mode", "| the toy recipe's stages from", 
 print(f"DPO settings: beta {recipe.dpo_beta}, masked {recipe.dpo_masked}, evasion fraction {recipe.dpo_evasion_fraction}, "
       f"{recipe.dpo.steps} steps x {recipe.dpo.batch_size} pairs, lr {recipe.dpo.lr}")
 
+
+def wilson(k, n, z=1.96):
+    """The 95 % Wilson interval (low, high) of a share k / n: honest error bars for small n."""
+    if n == 0:
+        return 0.0, 1.0
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, mid - half), min(1.0, mid + half)
+
 # %%
 assets = Assets(recipe, progress=False, pretrained=SHIPPED)   # shipped tokenizers and stages, the corpus built here
 print(assets.corpus, "| vocab", assets.vocab)
@@ -86,12 +118,19 @@ sp, vocab, tok, builder = assets.builder.special, assets.vocab, assets.tok, asse
 # otherwise it is a **wrong answer in the same style**: another training item's answer with the same
 # language and style but different text. Both sides share the prompt, so the pair differs only in
 # the answer: what DPO learns is *which answer*, not *how to speak*.
+#
+# **What you should see:** a little fewer pairs than training items (multi-segment items make
+# none), and an evasion share of 30 ± 2 % (each item draws its kind with probability
+# `dpo_evasion_fraction` = 0.3). The evasion's rejected side is long (two text chunks and dozens
+# of audio ids), its chosen side as short as the answer.
 
 # %%
 train_items = assets.corpus.split("train")
 evasion = assets.evasion_audio()               # (language, style) -> LLSSS ids of the evasion
 pairs = preference_pairs(builder, train_items, evasion, recipe.seed, recipe.dpo_evasion_fraction)
-print(f"{len(pairs)} pairs from {len(train_items)} training items:", dict(Counter(p['kind'] for p in pairs)))
+kind_counts = Counter(p['kind'] for p in pairs)
+print(f"{len(pairs)} pairs from {len(train_items)} training items:", dict(kind_counts),
+      f"-> evasion share {kind_counts['evasion'] / len(pairs):.1%}")
 print(f"evasion renderings: {len(evasion)} (language, style) combinations, e.g. {sorted(evasion)[:4]}")
 
 def answer_part(ids, labels):
@@ -130,6 +169,11 @@ labels = torch.tensor([[-100, -100, 17, 1003, 1007, 1010, 42, 1001]])
 print("labels     ", labels[0].tolist())
 print("kept masked", kept_positions(labels, demo, masked=True)[0].int().tolist())
 print("kept all   ", kept_positions(labels, demo, masked=False)[0].int().tolist())
+
+# %% [markdown]
+# **What you should see** on the shortest real wrong-answer pair (a one-word answer): of each
+# side's answer only about 5 positions are kept when masked (the text ids, the two audio markers,
+# `<|EOT|>`), and masking drops more positions than it keeps: every audio id of the spoken word.
 
 # %%
 p = examples["wrong_answer"]
@@ -182,6 +226,19 @@ print("kinds:", [q["kind"] for q in batch_pairs], "(strings are not collated)")
 # walks every sequence position by position: position t−1 predicts the token at t; skip label −100;
 # in masked mode skip audio ids; add `log_softmax(logits[t−1])[y_t]`. Then
 # r = Σ log π − Σ log π_ref and loss = −log σ(β (r_w − r_l)) = log(1 + e^{−β (r_w − r_l)}).
+#
+# **What you should see:**
+#
+# - hand and library losses equal to 5 decimals for every pair, masked and unmasked; the
+#   inverted mask (summing over the audio ids instead) gives other numbers;
+# - a pair's loss is below ln 2 = 0.6931 exactly when r_w > r_l (the policy moved towards the
+#   chosen answer more than towards the rejected one), above ln 2 when it did the opposite;
+# - the evasion pairs at a loss of 0.0000: the shipped DPO stage has pushed the evasion's text
+#   hundreds of nats below SFT-1 (r_l ≪ 0), so σ(β (r_w − r_l)) = 1 to float precision;
+# - a control: **at the start of DPO the policy *is* the reference**, so every log-ratio is 0 and
+#   every loss is ln 2 exactly. The notebook's batch does not test that (its policy is the trained
+#   DPO stage), so the cell also scores SFT-1 against itself, where all four losses must be
+#   0.693147 (not just close: r_w and r_l are differences of identical numbers).
 
 # %%
 policy, reference = assets.load_stage("dpo"), assets.load_stage("sft1")   # the shipped masked DPO stage and SFT-1
@@ -204,7 +261,7 @@ def hand_logps(logits, labels, keep_token):
         out.append(total)
     return torch.tensor(out, dtype=torch.float64)
 
-def hand_dpo(keep_token):
+def hand_dpo(keep_token, logits=logits):
     lp = {(n, s): hand_logps(logits[(n, s)], real[f"{s}_labels"], keep_token) for n, s in logits}
     r_w = lp[("policy", "chosen")] - lp[("reference", "chosen")]
     r_l = lp[("policy", "rejected")] - lp[("reference", "rejected")]
@@ -228,8 +285,19 @@ print(f"{'pair':13s} {'r_w':>8s} {'r_l':>8s} {'hand':>9s} {'library':>9s} {'unma
 for i, q in enumerate(batch_pairs):
     print(f"{q['kind']:13s} {r_w[i]:8.3f} {r_l[i]:8.3f} {hand_m[i]:9.5f} {lib_m[i]:9.5f} {lib_u[i]:9.5f} {hand_inv[i]:9.5f}")
 print("library stats:", {k: round(v, 4) for k, v in stats.items()})
+# the control: step 0 of DPO, policy = reference = SFT-1
+at_start = {("policy", s): logits[("reference", s)] for s in ("chosen", "rejected")}
+at_start.update({("reference", s): logits[("reference", s)] for s in ("chosen", "rejected")})
+hand_0, _, _ = hand_dpo(text_only, at_start)
+print("policy = reference (SFT-1 against itself):", [f"{v:.6f}" for v in hand_0.tolist()], f"  ln 2 = {math.log(2):.6f}")
 
 # %% [markdown]
+# All four predictions hold: hand == library, the inverted mask differs, the evasion pairs sit at
+# 0.0000 (r_l about −190 and −210 nats), and SFT-1 against itself gives ln 2 for all four pairs.
+# One wrong-answer pair is *above* ln 2 (0.726): the shipped DPO stage ranks it the wrong way
+# round (r_w −2.7 < r_l −2.1); note that both of its rewards are negative, i.e. DPO lowered the
+# log-probability of the chosen answer as well as of the rejected one. Section 6 comes back to that.
+#
 # The training loss function (`make_dpo_loss_fn`) does the same from a batch whose reference
 # log-probs were computed once, before training, by `reference_logps`: it returns the sum over
 # pairs divided by the step's pair count.
@@ -243,7 +311,8 @@ ok_masked = torch.allclose(hand_m, lib_m.double(), rtol=1e-5, atol=1e-5)
 ok_unmasked = torch.allclose(hand_u, lib_u.double(), rtol=1e-5, atol=1e-5)
 ok_fn = math.isclose(fn_loss.item(), hand_m.mean().item(), rel_tol=1e-5, abs_tol=1e-5)
 inverted_differs = not torch.allclose(hand_inv, lib_m.double(), rtol=1e-3, atol=1e-4)
-assert ok_masked and ok_unmasked and ok_fn and inverted_differs
+start_is_ln2 = all(v == math.log(2) for v in hand_0.tolist())
+assert ok_masked and ok_unmasked and ok_fn and inverted_differs and start_is_ln2
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -251,6 +320,7 @@ print("masked DPO,   hand == masked_dpo_loss  equal:", ok_masked)
 print("unmasked DPO, hand == masked_dpo_loss  equal:", ok_unmasked)
 print("training loss fn == mean of hand losses equal:", ok_fn)
 print("an inverted mask gives another loss:          ", inverted_differs)
+print("policy == reference: every loss is ln 2 exactly:", start_is_ln2)
 
 # %% [markdown]
 # ## 4. Audio positions get exactly zero gradient
@@ -261,6 +331,10 @@ print("an inverted mask gives another loss:          ", inverted_differs)
 # still move: the softmax at a text position normalises over every id. Masking removes the direct
 # preference signal on audio tokens, not all change to them.) Below: the gradient reaching each
 # position's logits for one pair, chosen side, masked vs unmasked.
+#
+# **What you should see:** masked, the largest |gradient| at audio-predicting positions is
+# `0.000e+00`; unmasked it is non-zero, of the order of 10⁻²; the text positions get a gradient of
+# about the same size (order 10⁻¹) in both modes.
 
 # %%
 one = pad_collate([examples["wrong_answer"]])
@@ -303,7 +377,8 @@ for ax, masked in zip(axes, (True, False)):
     ax.bar(range(len(g)), g, color=colors, width=0.9)
     ax.set_yscale("log"); ax.set_ylim(1e-9, None)
     ax.set_ylabel("|dL/dlogits|"); ax.set_title(("masked" if masked else "unmasked") + " DPO: gradient reaching each position "
-                                                 "(coloured by the token it predicts; grey = prompt)", fontsize=9)
+                                                 f"of one pair's chosen side (n = 1 pair, {len(g)} positions; coloured by "
+                                                 "the token it predicts; grey = prompt; exact zeros fall below the log axis)", fontsize=9)
 axes[1].set_xlabel("position t (predicts token t+1)")
 plt.tight_layout(); plt.show()
 
@@ -313,60 +388,71 @@ plt.tight_layout(); plt.show()
 # Both runs start from the shipped SFT-1 and differ only in the mask (in the reward *and* in
 # the precomputed reference log-probs). `assets.variant(...)` changes the recipe and keeps the
 # corpus and tokenizers: SFT-1's key is unchanged, so it still loads from `checkpoints/toy`, and
-# only DPO trains, into its own cache folder. To keep this a minute apiece, each live run takes
-# a short schedule (`max_pairs` pairs, the recipe's learning rate and β); the recipe's own run
-# (60 steps of 16 pairs over every training pair) is the shipped `dpo` stage, compared below.
+# only DPO trains, into its own cache folder. To keep this about half a minute apiece (on an idle
+# 2-core CPU; the seconds printed are those of the run that filled the cache), each live run takes a short schedule (30 steps of 8 pairs, a seeded subset of 240 pairs, the recipe's
+# learning rate and β); the recipe's own run (60 steps of 16 pairs over every training pair) is
+# the shipped `dpo` stage, compared below.
 #
-# What you should see: the loss starts at log 2 ≈ 0.693 (policy = reference, so every margin is
-# 0) and falls. One could also expect the unmasked run to fall *faster*, since its reward sums
-# over several times more tokens (section 2's counts); check that against the curves.
+# **What you should see:** the loss starts at ln 2 = 0.6931 (policy = reference at step 0, as in
+# section 3's control) and falls. One could also expect the unmasked run to fall *faster*, since
+# its reward sums over several times more tokens (section 2's counts); check that against the curves.
 
 # %%
 steps = 6 if QUICK else 30
-live_dpo = TrainConfig(steps=steps, batch_size=8, lr=recipe.dpo.lr, warmup_steps=2, checkpoint_every=steps)
+
+def live_run(masked=True, lr=recipe.dpo.lr, beta=recipe.dpo_beta):
+    """A short DPO run from the shipped SFT-1 (steps x 8 pairs): (variant assets, run info); cached after the first call."""
+    cfg = TrainConfig(steps=steps, batch_size=8, lr=lr, warmup_steps=2, checkpoint_every=steps)
+    v = assets.variant(name="toy-live-dpo", dpo=cfg, dpo_masked=masked, dpo_beta=beta, dpo_max_pairs=steps * cfg.batch_size)
+    return v, run_stage("dpo", v, progress=True)
+
 t0 = time.perf_counter()
-runs = {}
-for name, masked in (("masked", True), ("unmasked", False)):
-    v = assets.variant(name="toy-live-dpo", dpo=live_dpo, dpo_masked=masked, dpo_max_pairs=steps * live_dpo.batch_size)
-    runs[name] = (v, run_stage("dpo", v, progress=True))
+runs = {name: live_run(masked) for name, masked in (("masked", True), ("unmasked", False))}
 print(f"(this cell: {time.perf_counter() - t0:.0f} s; a second run reads the cache)")
 for name, (v, info) in runs.items():
     print(f"{name:8s} {info['pairs']} pairs, {len(info['losses'])} steps, loss {info['losses'][0]:.4f} -> "
-          f"{info['final_loss']:.4f}, trained in {info['seconds']:.0f} s; SFT-1 from the folder: {v.is_shipped('sft1')}")
+          f"{info['final_loss']:.4f}, trained in {info['seconds']:.0f} s when first run; SFT-1 from the folder: {v.is_shipped('sft1')}")
 assert runs["masked"][0].recipe.stage_key("dpo") != runs["unmasked"][0].recipe.stage_key("dpo")
 
 # %%
 metrics = {name: json.loads((latest_checkpoint(v.recipe.stage_dir("dpo")) / "trainer.json").read_text())["metrics"]
            for name, (v, _) in runs.items()}
+batch = runs["masked"][0].recipe.dpo.batch_size
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
 for name, ms in metrics.items():
     steps_ = [m["step"] for m in ms]
     axes[0].plot(steps_, [m["loss"] for m in ms], label=name)
     axes[1].plot(steps_, [m["reward_accuracy"] for m in ms], label=name)
     axes[2].plot(steps_, [m["reward_chosen"] - m["reward_rejected"] for m in ms], label=name)
-axes[0].axhline(math.log(2), color="k", ls=":", lw=1, label="log 2 (no preference)")
-axes[0].set_title("DPO loss"); axes[1].set_title(f"reward accuracy (r_w > r_l), batch of {live_dpo.batch_size}")
-axes[2].set_title("reward margin β (r_w − r_l)")
+axes[0].axhline(math.log(2), color="k", ls=":", lw=1, label="ln 2 (no preference)")
+axes[0].set_title(f"DPO loss, n = {batch} pairs per step"); axes[1].set_title(f"reward accuracy (r_w > r_l), n = {batch} pairs per step")
+axes[2].set_title(f"reward margin β (r_w − r_l), batch mean of n = {batch}")
 axes[0].set_ylabel("loss"); axes[1].set_ylabel("share of pairs"); axes[2].set_ylabel("β × log-ratio")
 for ax in axes:
     ax.set_xlabel("optimizer step"); ax.legend(fontsize=8)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Measured, half of that expectation holds: the unmasked run's mean margin does grow faster
-# (about 8 against 4 at the end), but its **loss falls less** (0.58 against 0.44 after 30 steps).
-# The mean hides the spread. Summing over several times more tokens gives some pairs very large
-# margins (an evasion's rejected side holds dozens of audio tokens whose log-ratios all add up),
-# and the loss, which flattens towards 0 for a pair already well separated, gains little from
-# them, while the other pairs separate no faster. So the margin is a poor progress measure for
-# unmasked DPO; read the loss, and the held-out tables below.
+# Measured, the first half of that expectation holds (both start at 0.6931 and fall), the second
+# only in part: the unmasked run's mean margin does grow faster (about 8 against 4 at the end),
+# but its **loss falls less** (0.58 against 0.44 after 30 steps; with 8 pairs a step the curves
+# are noisy, so read the trend, not one step). The mean hides the spread. Summing over several
+# times more tokens gives some pairs very large margins (an evasion's rejected side holds dozens
+# of audio tokens whose log-ratios all add up), and the loss, which flattens towards 0 for a pair
+# already well separated, gains little from them, while the other pairs separate no faster. So
+# the margin is a poor progress measure for unmasked DPO; read the loss, and the held-out tables below.
 
 # %% [markdown]
 # ### Where did the probability move? Teacher-forced log-prob shifts on held-out answers
 #
 # On held-out test items (chosen = the correct answer with its reference audio), the change of
 # the per-token log-prob from SFT-1 to each DPO model, averaged separately over text tokens and
-# audio tokens. Masked DPO should move text and leave audio nearly where SFT-1 had it.
+# audio tokens.
+#
+# **What you should see:** masked DPO leaves audio nearly where SFT-1 had it: a mean Δ log p on
+# audio tokens within ±0.05 nats per token, several times smaller than its shift on text; the
+# unmasked run moves audio about as much as text or more. If DPO only made the correct answer
+# more likely, the text shift would be positive.
 
 # %%
 # score_memoised: answer_items + score_answers, memoised on disk by (weights, format, items);
@@ -402,58 +488,281 @@ for name in ("masked DPO", "live masked", "live unmasked"):
     print(f"{name:13s} mean Δ log p: text {shift[name][0]:+.4f}   audio {shift[name][1]:+.4f}   (mean |Δ| on audio {shift[name][2]:.4f})")
 
 # %% [markdown]
+# The mask does what the paper wants: the shipped and live masked runs barely move the audio
+# (mean Δ −0.04 and −0.01 nats per token, mean |Δ| 0.11 and 0.06, against −0.47 and 0.52 unmasked). But the text shift is **negative** for
+# every DPO model: on held-out questions, the correct answer's own text became *less* likely.
+# That is the opposite of "if DPO only made the correct answer more likely"; section 6 explains it.
+#
 # ### Held-out generation: text accuracy and audio-token accuracy
 #
 # Greedy constrained answers to the same fixed held-out subset as notebook 04 (every k-th test
 # item), scored the same way; SFT-1's answers come from notebook 04's memo when it ran first.
+# With 64 items (12 to 18 per test condition), one item is 1.6 points of the overall figure and
+# 6 to 8 points of a condition's: the table prints n and a 95 % interval for the text accuracy.
+# No full-set figure exists for these stages: the 324-item evaluation in
+# `checkpoints/toy/provenance.json` scores only the final merged model, end to end (notebook 09).
+#
+# **What you should see (if DPO helps, as in the paper):** text accuracy at or above SFT-1's for
+# the masked runs, and audio-token accuracy kept near SFT-1's by the mask but lowered by unmasked DPO.
 
 # %%
-gen_scores = {}
-for name, m in models.items():
-    gen_scores[name] = by_condition(score_memoised(m, builder, eval_items), eval_items)
+gen_raw = {name: score_memoised(m, builder, eval_items) for name, m in models.items()}   # per-item scores
+gen_scores = {name: by_condition(s, eval_items) for name, s in gen_raw.items()}
 conds = list(gen_scores["sft1"])
-print(f"{len(eval_items)} held-out items; text accuracy / audio-token accuracy / well-formed")
-print(f"{'':14s}" + "".join(f"{c:>16s}" for c in conds))
+print(f"{len(eval_items)} held-out items: text accuracy [95 % Wilson interval] / audio-token accuracy")
+print(f"{'':14s}" + "".join(f"{c + ' n=' + str(gen_scores['sft1'][c]['n']):>24s}" for c in conds))
 for name, res in gen_scores.items():
-    print(f"{name:14s}" + "".join(f"{res[c]['text_accuracy']:>8.0%} /{res[c]['audio_token_accuracy']:>5.0%} " for c in conds),
-          f"  well-formed {res['all']['well_formed']:.0%}")
+    cells = []
+    for c in conds:
+        n, acc = res[c]["n"], res[c]["text_accuracy"]
+        lo, hi = wilson(round(acc * n), n)
+        cells.append(f"{acc:4.0%} [{lo:3.0%}-{hi:3.0%}] /{res[c]['audio_token_accuracy']:4.0%}")
+    print(f"{name:14s}" + "".join(f"{cell:>24s}" for cell in cells), f"  well-formed {res['all']['well_formed']:.0%}")
+same = {name: sum(a.text_correct == b.text_correct for a, b in zip(gen_raw["sft1"], s)) for name, s in gen_raw.items()}
+print("items whose text verdict equals SFT-1's:", {k: f"{v}/{len(eval_items)}" for k, v in same.items() if k != "sft1"})
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(16, 3.6))
 names = list(gen_scores)
 colors = ["#888888", "#4C72B0", "#8DA0CB", "#C44E52"]
+n_all = len(eval_items)
 for ax, (metric, title) in zip(axes[:2], [("text_accuracy", "text accuracy"), ("audio_token_accuracy", "audio-token accuracy")]):
-    ax.bar(names, [gen_scores[n]["all"][metric] for n in names], color=colors)
-    ax.set_ylim(0, 1); ax.set_ylabel(title); ax.set_title(f"held-out {title}, n = {len(eval_items)} items")
+    vals = [gen_scores[n]["all"][metric] for n in names]
+    if metric == "text_accuracy":                                  # a share of items: Wilson interval
+        ci = [wilson(round(v * n_all), n_all) for v in vals]
+    else:                                                          # a mean of per-item fractions: ±1.96 standard errors
+        sds = [torch.tensor([s.audio_token_accuracy for s in gen_raw[n]]).std().item() for n in names]
+        ci = [(v - 1.96 * sd / n_all ** 0.5, v + 1.96 * sd / n_all ** 0.5) for v, sd in zip(vals, sds)]
+    ax.bar(names, vals, color=colors, yerr=[[v - lo for v, (lo, _) in zip(vals, ci)], [hi - v for v, (_, hi) in zip(vals, ci)]],
+           capsize=3)
+    ax.set_ylim(0, 1); ax.set_ylabel(title); ax.set_title(f"held-out {title}, n = {n_all} items (95 % interval)")
     ax.tick_params(axis="x", labelsize=8)
-    for i, n in enumerate(names):
-        ax.text(i, gen_scores[n]["all"][metric] + 0.02, f"{gen_scores[n]['all'][metric]:.0%}", ha="center")
+    for i, v in enumerate(vals):
+        ax.text(i + 0.05, v + 0.01, f"{v:.0%}", ha="left", fontsize=8)
 w = 0.27
 for j, name in enumerate(("masked DPO", "live masked", "live unmasked")):
     axes[2].bar([k + (j - 1) * w for k in range(2)], shift[name][:2], w, label=name, color=colors[j + 1])
 axes[2].set_xticks([0, 1]); axes[2].set_xticklabels(["text tokens", "audio tokens"]); axes[2].axhline(0, color="k", lw=0.8)
-axes[2].set_ylabel("mean Δ log p per token"); axes[2].set_title(f"shift from SFT-1 on {len(eval_items)} held-out answers")
+axes[2].set_ylabel("mean Δ log p per token"); axes[2].set_title(f"shift from SFT-1 on n = {n_all} held-out answers")
 axes[2].legend(fontsize=8)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# ## What to take away
+# Half of the prediction fails. The audio part holds: unmasked DPO has the lowest audio-token
+# accuracy (36 % against SFT-1's 58 %), the masked runs lose less (41 %, 47 %). The text part does
+# not: **every** DPO run is *below* SFT-1 on text accuracy (41 %, 42 %, 48 % against 58 %). The
+# intervals of 64 items overlap, but the drop is consistent across the three runs and across
+# conditions, and it is what the negative text shift above predicts: greedy decoding emits the
+# most likely text, and DPO made the correct text less likely. Compared item by item (the same 64
+# items for every model), the DPO runs change SFT-1's verdict on 10 to 13 items, mostly from right
+# to wrong.
+
+# %% [markdown]
+# ## 6. What can DPO learn from these pairs?
 #
-# - The DPO reward here is a sum of policy/reference log-ratios over **kept** positions; the mask
-#   keeps text (and markers and `<|EOT|>`) and drops audio ids and the prompt. The hand loop, the
-#   library function and the training loss function agree; an inverted mask does not.
-# - In masked mode the gradient reaching audio-predicting logits is exactly zero: the preference is
-#   learned through the text channel only.
-# - The unmasked variant is one `assets.variant(dpo_masked=False)` away and gets its own cache
-#   entry; SFT-1 still loads from the shipped folder. What the runs show (64 held-out items, one
-#   seed; n per condition 12-18): the mask does what the paper wants it to. Masked DPO barely moves
-#   the audio (mean Δ log p on audio tokens -0.04 for the shipped run, -0.01 for the live one)
-#   while the live unmasked run moves it by -0.47, and its audio-token accuracy falls furthest
-#   (58 % -> 36 %, against 41 % and 47 % masked). But *every* DPO run costs held-out text
-#   accuracy (58 % -> 41 % shipped, 42 % live masked, 48 % live unmasked): the policy
-#   over-optimises, and the recipe's longer run (60 steps x 16 pairs) more than the short live
-#   ones. SFT-1 already ranks most held-out pairs correctly, so there is little to learn; a
-#   smaller lr or β, fewer steps, or rejected answers drawn from SFT-1's own mistakes are the
-#   things to try (issue 15). The 5:5:1 merge (notebook 06) gives DPO 1/11 of the weight, which
-#   is why the answering model survives it.
-# - Notebook 06 merges SFT-1, SFT-2 and this masked DPO model 5:5:1.
+# Three things seen above belong together: the evasion pairs sit at loss 0.0000 (section 3), the
+# chosen answer's own text got less likely (section 5), and text accuracy fell. Here they are
+# measured on the same footing: **held-out preference pairs**, built from the 64 held-out items
+# exactly as the training pairs were built from the training items, scored by each model. For
+# each pair and model: the summed text log p of the chosen answer and of the rejected one
+# (`reference_logps` does exactly that for any model it is given), their margin, whether the
+# model ranks the pair right (log p(chosen) > log p(rejected)), and the DPO loss with SFT-1 as
+# the reference.
+#
+# **What you should see:**
+#
+# - **SFT-1 already ranks about 95 % of the pairs right** (the recorded DPO ablation of
+#   notebook 09, an earlier toy training run, counted 56 of 58 held-out pairs): all evasion pairs,
+#   and most wrong-answer pairs. A pair
+#   ranked right before DPO starts has little to teach.
+# - **The evasion pairs are separated from the start:** SFT-1's margin on them is about 20 times
+#   its margin on wrong-answer pairs (hundreds of nats: the evasion is long and never what the
+#   model says), and after DPO their loss is about 0. A pair at loss 0 gives no gradient
+#   (d loss / d margin = −β σ(−β margin) ≈ 0), so after the first steps DPO learns only from the
+#   wrong-answer pairs.
+# - **Likelihood displacement:** for every DPO model the chosen answer's log p is *lower* than
+#   SFT-1's, the rejected answer's lower still, so the margin grows while the correct answer
+#   loses probability. DPO's loss only sees the *difference* r_w − r_l; lowering both, the
+#   rejected faster, is a way to raise it (Razin et al. 2024, "Unintentional unalignment:
+#   likelihood displacement in DPO"; Pal et al. 2024, "Smaug", for the same effect on close pairs).
+# - Held-out ranking does not get better: pair accuracy stays within its interval of SFT-1's.
+
+# %%
+held_pairs = preference_pairs(builder, eval_items, evasion, recipe.seed, recipe.dpo_evasion_fraction)
+held_kinds = [q["kind"] for q in held_pairs]
+
+def pair_logps(model, pairs=held_pairs, masked=True):
+    """Summed kept log p of each pair's chosen and rejected answer under ``model`` -> two (P,) tensors."""
+    scored = reference_logps(model, pairs, vocab, masked=masked)     # adds ref_chosen / ref_rejected for this model
+    return torch.tensor([q["ref_chosen"] for q in scored]), torch.tensor([q["ref_rejected"] for q in scored])
+
+held_lp = {name: pair_logps(m) for name, m in models.items()}
+w0, l0 = held_lp["sft1"]
+rows = []
+for name, (w, l) in held_lp.items():
+    loss = -F.logsigmoid(beta * ((w - w0) - (l - l0)))               # the DPO loss, SFT-1 as the reference
+    for kind in ("wrong_answer", "evasion", "all"):
+        sel = torch.tensor([kind in ("all", k) for k in held_kinds])
+        n, right = int(sel.sum()), int((w > l)[sel].sum())
+        rows.append(dict(model=name, kind=kind, n=n, chosen=w[sel].mean().item(), rejected=l[sel].mean().item(),
+                         margin=(w - l)[sel].mean().item(), right=right, ci=wilson(right, n), loss=loss[sel].mean().item(),
+                         chosen_se=(w[sel].std() / n ** 0.5).item() if n > 1 else 0.0,
+                         margin_se=((w - l)[sel].std() / n ** 0.5).item() if n > 1 else 0.0))
+print(f"{len(held_pairs)} held-out pairs from {len(eval_items)} held-out items: {dict(Counter(held_kinds))}; "
+      "log p = summed over the answer's text tokens (the masked reward's tokens)")
+print(f"{'model':14s} {'pairs':13s} {'n':>3s} {'log p(chosen)':>13s} {'log p(rejected)':>15s} {'margin':>7s}"
+      f" {'ranked right [95 %]':>21s} {'DPO loss':>9s}")
+for r in rows:
+    print(f"{r['model']:14s} {r['kind']:13s} {r['n']:3d} {r['chosen']:13.2f} {r['rejected']:15.2f} {r['margin']:7.1f}"
+          f" {r['right']:3d} = {r['right'] / r['n']:4.0%} [{r['ci'][0]:3.0%}-{r['ci'][1]:3.0%}] {r['loss']:9.4f}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+kinds, wdt = ("wrong_answer", "evasion"), 0.2
+get = {(r["model"], r["kind"]): r for r in rows}
+for j, name in enumerate(held_lp):
+    xs = [k + (j - 1.5) * wdt for k in range(len(kinds))]
+    for ax, key, se in ((axes[0], "chosen", "chosen_se"), (axes[1], "margin", "margin_se")):
+        vals = [get[(name, k)][key] for k in kinds]
+        ax.bar(xs, vals, wdt, yerr=[1.96 * get[(name, k)][se] for k in kinds], capsize=2, color=colors[j], label=name)
+        for x, v in zip(xs, vals):
+            ax.text(x, v, f"{v:.1f}", ha="center", va="top" if key == "chosen" else "bottom", fontsize=7)
+n_kind = {k: get[("sft1", k)]["n"] for k in kinds}
+for ax in axes[:2]:
+    ax.set_xticks(range(len(kinds))); ax.set_xticklabels([f"{k} pairs (n = {n_kind[k]})" for k in kinds])
+    ax.axhline(0, color="k", lw=0.8); ax.legend(fontsize=7)
+axes[0].set_ylabel("log p(chosen), nats"); axes[0].set_title("the correct answer's own text log p (mean ± 95 %)", fontsize=10)
+axes[1].set_yscale("log"); axes[1].set_ylim(1, 3 * max(r["margin"] for r in rows))   # bars start at 1 nat on the log axis
+axes[1].set_ylabel("log p(chosen) − log p(rejected), nats")
+axes[1].set_title("margin (log axis): evasions are separated from the start", fontsize=10)
+for name, ms in metrics.items():                                    # the training log of section 5's live runs
+    axes[2].plot([m["step"] for m in ms], [m["reward_chosen"] for m in ms], label=f"live {name}: β r_w (chosen)",
+                 color=colors[list(held_lp).index(f"live {name}")])
+axes[2].axhline(0, color="k", lw=0.8)
+axes[2].set_xlabel("optimizer step"); axes[2].set_ylabel("β (log π − log π_ref)(chosen)")
+axes[2].set_title(f"training pairs: the chosen answer's reward, batch mean of n = {batch}", fontsize=10)
+axes[2].legend(fontsize=7)
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# All four predictions hold, and together they say what DPO can learn here: **not much, and
+# what it does learn costs the correct answer.**
+#
+# - SFT-1 ranks 54 of the 58 held-out pairs right (93 %, interval 84–97 %): every evasion pair and
+#   41 of 45 wrong-answer pairs. The DPO runs rank 52 to 55 of them right: inside that interval, no real gain.
+# - The evasion pairs start with a margin of about 220 nats (wrong-answer pairs: 11) and end at a
+#   loss of 0.000 to 0.035: after a few steps they give no gradient, and what remains to learn is
+#   the wrong-answer pairs SFT-1 still ranks wrong, about one in ten of them (4 of the 45 here).
+# - The margin grows for every run (wrong-answer pairs 11 → 12 to 21 nats), and it grows because
+#   the rejected answer falls faster than the chosen one, not because the chosen one rises: the
+#   correct answer's text log p falls from −1.7 to between −2.1 and −4.0 nats (wrong-answer pairs).
+#   The training log shows the same on the training pairs: β r_w, the chosen answer's reward, drifts
+#   below 0 in both live runs. The shipped run (60 steps of 16 pairs) displaces most, and it is the
+#   one that loses the most text accuracy (58 % → 41 %).
+#
+# So with pairs whose rejected side SFT-1 already finds unlikely, DPO's cheapest way down is to
+# push probability mass *off* the answer tokens altogether. What would make DPO useful here:
+# rejected answers drawn from SFT-1's own mistakes (pairs it ranks wrong, so there is something to
+# learn), fewer steps or a smaller learning rate (less displacement: Exercise 1; a smaller β is
+# not the same thing: Exercise 2), or a term that keeps the chosen answer's likelihood up (a
+# negative log-likelihood term on the chosen side, as in iterative RPO, Pang et al. 2024, or the
+# DPO-Positive penalty of Smaug). The 5:5:1 merge of notebook 06 gives this DPO stage 1/11 of the weight, which
+# is why the answering model survives it.
+
+# %% [markdown]
+# ## Summary
+#
+# Masked DPO scores an answer by the policy/reference log-ratio summed over its **text** tokens
+# only: `kept_positions` drops the prompt, the padding and, when masked, every audio id, so the
+# audio positions receive exactly zero gradient and the preference is learned through the text
+# channel. The hand loop, `masked_dpo_loss` and the training loss function agree; an inverted mask
+# does not; at step 0 every pair's loss is ln 2. Trained live from SFT-1, the mask does what the
+# paper wants (unmasked DPO moves the audio five to ten times more and loses the most audio-token
+# accuracy), but on these toy pairs no DPO run helps the text: SFT-1 already ranks the pairs, the
+# evasions are separated from the start, and DPO raises its margins by lowering the correct
+# answer's own probability (likelihood displacement), which costs held-out text accuracy.
+#
+# Next: [06 5:5:1 merge](06_model_merge.ipynb) averages SFT-1, SFT-2 and this masked DPO stage
+# 5:5:1, and measures how much of DPO's damage survives 1/11 of the weight.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each solution is collapsed under its exercise; try first. Numbers are for full mode (30 steps, 64
+# held-out items); quick mode (`AQAA_QUICK=1`) runs the same code on 6 steps and 16 items.
+
+# %% [markdown]
+# ### Exercise 1: a smaller learning rate
+#
+# Section 6 says DPO's damage comes from the chosen answer losing probability. Train the live
+# masked run again with a quarter of the learning rate (5e-5 instead of 2e-4; same 30 steps x 8
+# pairs, same β), then measure the final training loss, the held-out chosen answers' mean text
+# log p, the held-out pairs ranked right and the generated text accuracy on the 64 items. Use
+# `live_run`, `pair_logps` and `score_memoised`. Predict first: more or less text accuracy than
+# the live run at 2e-4 (42 %)?
+#
+# **Expected:** the loss falls less (0.693 → 0.49, against 0.44); the chosen answers' log p barely
+# moves (−1.85 → −1.92 nats, against −2.84 at 2e-4); the pairs ranked right stay at 54 of 58; text
+# accuracy 55 % (35 of 64), close to SFT-1's 58 % and well above the 42 % at 2e-4. Less movement,
+# less displacement, less damage (and, since SFT-1 already ranks the pairs, nothing lost).
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+v_slow, info_slow = live_run(masked=True, lr=recipe.dpo.lr / 4)
+slow = v_slow.load_stage("dpo")
+w, l = pair_logps(slow)
+acc = by_condition(score_memoised(slow, builder, eval_items), eval_items)["all"]
+print(f"lr {recipe.dpo.lr / 4:g}: loss {info_slow['losses'][0]:.3f} -> {info_slow['final_loss']:.3f} "
+      f"(lr {recipe.dpo.lr:g}: {runs['masked'][1]['final_loss']:.3f})")
+print(f"held-out chosen log p {w0.mean():.2f} (SFT-1) -> {w.mean():.2f} (lr {recipe.dpo.lr:g}: {held_lp['live masked'][0].mean():.2f}); "
+      f"pairs ranked right {int((w > l).sum())}/{len(w)} (SFT-1 {int((w0 > l0).sum())})")
+print(f"text accuracy {acc['text_accuracy']:.0%} of {acc['n']} (SFT-1 {gen_scores['sft1']['all']['text_accuracy']:.0%}, "
+      f"lr {recipe.dpo.lr:g}: {gen_scores['live masked']['all']['text_accuracy']:.0%}); "
+      f"audio-token accuracy {acc['audio_token_accuracy']:.0%}")
+
+# %% [markdown]
+# ### Exercise 2: a smaller β, is it gentler?
+#
+# β looks like the knob for "how far from the reference": the implicit reward is β times the
+# log-ratio. Train the live masked run with β = 0.02 (a fifth of the recipe's 0.1; lr 2e-4, 30
+# steps) and measure the same four numbers. Before running, think about two facts: Adam's step
+# size is set by the learning rate, not by the size of the gradient; and −log σ(β Δ) only stops
+# pulling once the margin Δ is large compared with 1/β.
+#
+# **Expected:** *not* gentler. The loss ends higher (0.53) because a margin means less at small
+# β, and the policy keeps pushing: the chosen answers' log p falls to −6.5 nats (−2.8 at β = 0.1),
+# only 49 of 58 pairs stay ranked right (85 %, SFT-1 93 %), and text accuracy drops to 39 % (25 of
+# 64), below the 42 % at β = 0.1. (Measured separately, β = 0.5 gave 45 %.) With Adam, the
+# learning rate and the number of steps are the gentle knobs; β sets where the loss saturates.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+v_b, info_b = live_run(masked=True, beta=recipe.dpo_beta / 5)
+small_beta = v_b.load_stage("dpo")
+w, l = pair_logps(small_beta)
+acc = by_condition(score_memoised(small_beta, builder, eval_items), eval_items)["all"]
+print(f"beta {recipe.dpo_beta / 5:g}: loss {info_b['losses'][0]:.3f} -> {info_b['final_loss']:.3f} "
+      f"(beta {recipe.dpo_beta:g}: {runs['masked'][1]['final_loss']:.3f})")
+print(f"held-out chosen log p {w0.mean():.2f} (SFT-1) -> {w.mean():.2f} (beta {recipe.dpo_beta:g}: "
+      f"{held_lp['live masked'][0].mean():.2f}); pairs ranked right {int((w > l).sum())}/{len(w)} (SFT-1 {int((w0 > l0).sum())})")
+print(f"text accuracy {acc['text_accuracy']:.0%} of {acc['n']} (SFT-1 {gen_scores['sft1']['all']['text_accuracy']:.0%}, "
+      f"beta {recipe.dpo_beta:g}: {gen_scores['live masked']['all']['text_accuracy']:.0%}); "
+      f"audio-token accuracy {acc['audio_token_accuracy']:.0%}")
+
+# %% [markdown]
+# ### Exercise 3: would SFT-1 rank the pairs better with the audio too?
+#
+# Section 6 ranks pairs by the text log p only (the masked reward's tokens). Rank the same
+# held-out pairs by SFT-1's log p of the *whole* answer, text and audio (`pair_logps(reference,
+# masked=False)`), and count the pairs ranked right per kind, beside the text-only count.
+#
+# **Expected:** the evasions stay 13 of 13 (their margin triples, 218 → 659 nats), but the
+# wrong-answer pairs get *worse*: 38 of 45 ranked right with the audio, against 41 of 45 on text
+# alone. The audio log p mostly measures how long and how predictable each clip is, not whether
+# the answer is correct: one more reason to keep the audio out of the reward.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+w_all, l_all = pair_logps(reference, masked=False)
+for kind in ("wrong_answer", "evasion"):
+    sel = torch.tensor([k == kind for k in held_kinds])
+    print(f"{kind:13s} n={int(sel.sum()):3d}: ranked right on text {int((w0 > l0)[sel].sum()):3d}, "
+          f"on text + audio {int((w_all > l_all)[sel].sum()):3d}; mean margin {(w0 - l0)[sel].mean():6.1f} -> "
+          f"{(w_all - l_all)[sel].mean():6.1f} nats")
