@@ -1,7 +1,10 @@
 """CTC decoding and phoneme error rates, shared by the tokenizer's CTC head and the
 independent recognizer (the judge): both read phoneme ids off CTC posteriors, and both are
-scored by edit distance. Ids: 0 is the CTC blank, 1 is ``<unk>``."""
+scored by edit distance. Ids: 0 is the CTC blank, 1 is ``<unk>``. And the interval the
+evaluation prints beside a rate measured on few items (:func:`wilson_interval`)."""
 from __future__ import annotations
+
+import math
 
 
 def edit_distance(ref, hyp) -> int:
@@ -46,3 +49,29 @@ def corpus_per(pairs) -> float:
 def phoneme_error_rate(hyps: list[list[int]], refs: list[list[int]]) -> float:
     """:func:`corpus_per` over parallel lists of hypotheses and references."""
     return corpus_per(zip(refs, hyps))
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a rate ``successes / n`` (z = 1.96: 95 %) -> (low, high).
+
+    With p = k / n: centre (p + z^2 / 2n) / (1 + z^2 / n), half-width
+    z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n). Unlike p +- z sqrt(p (1 - p) / n) it
+    stays inside [0, 1] and is not zero-wide at k = 0 or k = n, which matters on the few items
+    of a toy test condition. n = 0 gives (nan, nan).
+
+        >>> [round(x, 4) for x in wilson_interval(5, 10)]
+        [0.2366, 0.7634]
+        >>> [round(x, 4) for x in wilson_interval(0, 10)]
+        [0.0, 0.2775]
+    """
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return math.nan, math.nan
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    # exact at the ends: the low end is 0 at k = 0 and the high end 1 at k = n (not 1e-17 off)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high

@@ -66,6 +66,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--preset", default="toy")
     ap.add_argument("--limit", type=int, default=None, help="a strided subset of the test split")
     ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="the yardstick's noise seeds")
+    ap.add_argument("--only", nargs="*", default=None, metavar="N",
+                    help="run only these variants, by number (0 = shipped, then the seeds, then the int8 ones)")
     args = ap.parse_args(argv)
 
     from aqaa_ref.cache import atomic_write_json
@@ -83,6 +85,8 @@ def main(argv=None) -> dict:
         ("int8 flow", ("vocoder/flow",), 0),
         ("int8 mel2wav + recognizer", ("vocoder/mel2wav", "judges/recognizer"), 0),
         ("int8 flow + mel2wav + recognizer", ("vocoder/flow", "vocoder/mel2wav", "judges/recognizer"), 0)]
+    if args.only is not None:
+        variants = [v for i, v in enumerate(variants) if str(i) in args.only or i == 0]
     out: dict = {"preset": args.preset, "load_average_before": load, "variants": {}}
     base = None
     with tempfile.TemporaryDirectory() as tmp:

@@ -287,13 +287,38 @@ def test_extend_vocab_keeps_text_rows_and_mean_inits_audio_rows():
     assert torch.allclose(new.mean(0), old_head.mean(0), atol=0.01)
     assert new.std(0).mean() < 0.2 * old_head.std(0).mean()        # small noise, distinct rows
     assert (new[0] != new[1]).any()
-    # text predictions barely move: the new tokens take about their share of the mass, no more
+    # an untrained model's logits are nearly flat: the new tokens take about their share of the
+    # mass (no more), and the text tokens keep their order
     p_new = torch.softmax(m(ids).logits[0, -1], -1)
     assert p_new[100:].sum() < 1.2 * 24 / 124
     assert torch.argmax(p_new) == torch.argmax(p_old)
     assert m(torch.tensor([[1, 100, 123]])).logits.shape == (1, 3, 124)
     with pytest.raises(ValueError, match="already larger"):
         extend_vocab_for_audio(m, AudioVocab(text_vocab_size=50, n_linguistic=4, n_semantic=4))
+
+
+@pytest.mark.parametrize("sharpen", [1.0, 30.0])
+def test_extend_vocab_new_ids_take_the_jensen_share_and_keep_text_ratios(sharpen):
+    """Each new id starts at exp(-g) times the average text probability, g = log mean exp(l) - mean(l)
+    the Jensen gap of the text logits l: about its share of the vocabulary for flat logits (an
+    untrained model), far less for a confident model. The text ids' relative probabilities stay."""
+    vocab = AudioVocab(text_vocab_size=100, n_linguistic=8, n_semantic=16)
+    m = tiny_model(seed=8)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        m.lm_head.weight.mul_(sharpen)               # sharpen 30: spread-out logits, a confident model
+        logits = m(ids).logits[0, -1]
+        p_old = torch.softmax(logits, -1)
+        extend_vocab_for_audio(m, vocab, noise_scale=0.0)
+        p_new = torch.softmax(m(ids).logits[0, -1], -1)
+    g = (torch.logsumexp(logits, 0) - math.log(100) - logits.mean()).item()
+    mass = p_new[100:].sum().item()
+    assert mass == pytest.approx(24 * math.exp(-g) / (100 + 24 * math.exp(-g)), rel=1e-3)
+    torch.testing.assert_close(p_new[:100] / p_new[:100].sum(), p_old)
+    if sharpen == 1.0:
+        assert g < 0.05 and mass == pytest.approx(24 / 124, rel=0.05)
+    else:
+        assert g > 3 and mass < 0.1 * 24 / 124             # under a tenth of their share
 
 
 def test_param_groups_give_embedding_and_head_5x_lr():

@@ -16,6 +16,7 @@ from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
 from aqaa_ref.evaluation.judges import Judges, classifier_accuracy
 from aqaa_ref.evaluation.scoring import (DIMENSIONS, AnswerRecord, EvalResult, calibrate_correctness, dtw_mel_l1,
                                          evaluate, judge_answer, reference_records, style_contrasts)
+from aqaa_ref.metrics import wilson_interval
 from aqaa_ref.viz import radar_plot
 
 matplotlib.use("Agg")
@@ -191,3 +192,32 @@ def test_answer_records_is_batched_generate_parse_and_vocode():
     assert [r.item.id for r in lib] == [it.id for it in items]
     for r, (text, wav) in zip(lib, by_hand):
         assert r.text == text and torch.equal(r.wav, wav)
+
+
+def test_wilson_interval_known_values():
+    # textbook values (e.g. R: binom::binom.confint(k, n, method = "wilson"))
+    assert wilson_interval(5, 10) == pytest.approx((0.236590, 0.763410), abs=1e-6)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.277540), abs=1e-6)
+    assert wilson_interval(10, 10) == pytest.approx((0.722460, 1.0), abs=1e-6)
+    assert wilson_interval(1, 4, z=1.0) == pytest.approx((0.1, 0.5))   # z = 1: centre 0.3, half-width 0.2
+    lo, hi = wilson_interval(125, 324)                                 # the shipped merge's `correct`
+    assert lo < 125 / 324 < hi and hi - lo < wilson_interval(12, 32)[1] - wilson_interval(12, 32)[0]
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+    for n in range(1, 200):                                            # the ends exactly, never 1e-17 off
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(11, 10)
+
+
+def test_intervals_count_each_group_and_ignore_nan():
+    scores = ([dict(family="a", condition="x", correct=float(i < 5), voice_ok=1.0, per=0.5) for i in range(10)]
+              + [dict(family="b", condition="x", correct=0.0, voice_ok=math.nan, per=0.5)])
+    res = EvalResult(scores)
+    iv = res.intervals("family", ("correct", "voice_ok"))
+    assert list(iv) == ["a", "b", "all"]
+    assert iv["a"]["correct"] == pytest.approx((5, 10, *wilson_interval(5, 10)))
+    assert iv["all"]["correct"][:2] == (5, 11) and iv["all"]["voice_ok"][:2] == (10, 10)   # NaN not counted
+    table = res.interval_table("family", ("correct",))
+    assert "5/10  0.500 [0.237, 0.763]" in table.splitlines()[1]
+    with pytest.raises(ValueError, match="per is not a 0/1 score"):
+        res.intervals("family", ("per",))

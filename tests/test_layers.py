@@ -18,7 +18,7 @@ FOUNDATION = {"audio", "cache", "threads", "lr_schedule", "metrics", "blocks", "
               "overrides", "precision"}
 ORDER = ["data", "formats", "tokenizer", "backbone", "training", "vocoder", "inference", "evaluation", "scaling",
          "provenance", "checkpoints"]
-TOP = {"viz", "__main__", "__init__"}                  # drawing and the command line sit above everything
+TOP = {"viz", "course", "__main__", "__init__"}        # drawing, the course table, the command line: above all
 ALLOWED = {("training.recipe", "vocoder.flow"), ("training.recipe", "vocoder.mel2wav"),
            ("training.train_all", "vocoder"), ("training.train_all", "evaluation.judges"),
            ("inference.pipeline", "checkpoints")}

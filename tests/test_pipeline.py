@@ -86,6 +86,19 @@ def test_stream_gives_the_same_tokens_and_audio_before_generation_ends(aqaa, que
     assert sum(e.wav.numel() for e in events if e.kind == "audio") == offline.wav.numel()
 
 
+def test_stream_events_carry_the_ids_generated_so_far(aqaa, question):
+    """Event.ids: a growing prefix of the answer; the last event's ids are the offline answer's."""
+    offline = aqaa.answer(question[0])
+    events = list(aqaa.stream(question[0], chunk_groups=1))
+    assert events and events[-1].ids == tuple(offline.ids)
+    for before, after in zip(events, events[1:]):
+        assert after.ids[:len(before.ids)] == before.ids                  # each a prefix of the next
+    audio = [e for e in events if e.kind == "audio"]
+    assert len(audio[0].ids) < len(offline.ids)                           # the first piece came early
+    n_audio = sum(aqaa.vocab.is_audio(torch.tensor(t)).item() for t in audio[0].ids)
+    assert n_audio >= 5                                                    # ... after one whole LLSSS group
+
+
 def test_any_sample_rate_and_stereo_are_accepted(aqaa, question):
     _, wav, sr = question
     base = aqaa.load_question(wav, sr)

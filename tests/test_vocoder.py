@@ -187,6 +187,20 @@ def test_stream_matches_offline_length_and_exactly_with_full_context(flow):
     assert len(one) == 1 and torch.allclose(one[0], offline, atol=1e-6)
 
 
+def test_stream_yields_each_piece_as_soon_as_its_chunk_is_decoded(flow, monkeypatch):
+    """Vocoder.stream is lazy: the first piece comes after one flow call, not after all of them."""
+    voc = Vocoder(flow, GriffinLim(n_iter=2))
+    codes = random_codes(7)
+    expected = list(voc.stream(codes, chunk_groups=3, context_groups=2, n_steps=2))
+    calls, real = [], flow.sample
+    monkeypatch.setattr(flow, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    stream = voc.stream(codes, chunk_groups=3, context_groups=2, n_steps=2)
+    first = next(stream)
+    assert len(calls) == 1 and torch.equal(first, expected[0])
+    rest = list(stream)
+    assert len(calls) == 3 and all(torch.equal(a, b) for a, b in zip([first, *rest], expected))
+
+
 @pytest.mark.parametrize("sizes", [[1] * 35, [7, 3, 11, 14], [35]])
 def test_stream_decoder_fed_as_tokens_arrive_equals_the_offline_stream(flow, sizes):
     """Pushing codes in any pieces (one token at a time included) gives the same audio."""

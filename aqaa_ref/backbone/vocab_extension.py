@@ -11,8 +11,13 @@ Initialisation rule for the new rows (our choice; the paper does not say):
 applied to both ``embed_tokens`` and ``lm_head``. Why the mean: a new lm_head row equal to
 the mean row gives each new token the mean text logit, and by Jensen exp(mean logit) <=
 mean exp(logit), so each new token starts with no more probability than the average text
-token: the text distribution is barely disturbed (Hewitt 2021, "Initializing new word
-embeddings for pretrained language models"). The small noise makes the 5,120 rows distinct.
+token. With g = log mean exp(l) - mean(l) >= 0 (the Jensen gap of the text logits l), the
+n_new new tokens take n_new e^-g / (n_text + n_new e^-g) of the mass: about their share of
+the vocabulary when the logits are flat (an untrained model: notebook 03 moves 27 % of the
+mass), little for a trained, confident model (Hewitt 2021, "Initializing new word embeddings
+for pretrained language models"). For a prompt of text ids the text tokens' relative
+probabilities are kept exactly (their rows and the hidden states are unchanged); only their
+total shrinks. The small noise makes the 5,120 rows distinct.
 """
 from __future__ import annotations
 

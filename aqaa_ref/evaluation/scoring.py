@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from aqaa_ref.audio import MelConfig, log_mel, median_f0, peak_normalize, trim_silence
 from aqaa_ref.data import Item, assistant, phoneme_tokens
 from aqaa_ref.evaluation.recognizer import per
+from aqaa_ref.metrics import wilson_interval
 
 if TYPE_CHECKING:   # judges.py imports this module (judge_mel, correctness); annotations only here
     from aqaa_ref.evaluation.judges import Judges
@@ -67,6 +68,8 @@ def judge_mel(wav: torch.Tensor) -> torch.Tensor:
 #: the table's columns, in order; all in [0, 1] except per, text_per, mel_l1, ref_per
 DIMENSIONS = ("correct", "per", "text_per", "rate_ok", "f0_ok", "voice_ok", "language_ok", "mel_l1", "ref_per")
 RADAR_DIMENSIONS = ("correct", "rate_ok", "f0_ok", "voice_ok", "language_ok")
+#: the dimensions that are 0 or 1 per answer: their means are rates, with binomial intervals
+RATES = RADAR_DIMENSIONS
 
 
 @dataclass
@@ -189,11 +192,15 @@ class EvalResult:
 
     def summary(self, by: str = "family") -> dict:
         """{group: {"n": count, dim: mean over answers (NaN ignored)}}, plus an "all" row."""
+        return {g: {"n": len(rows), **{d: _nanmean([r[d] for r in rows]) for d in DIMENSIONS}}
+                for g, rows in self._groups(by).items()}
+
+    def _groups(self, by: str) -> dict:
+        """{group: its score dicts}, groups sorted, then "all"."""
         groups: dict = {}
         for s in self.scores:
             groups.setdefault(s[by], []).append(s)
-        groups = {**dict(sorted(groups.items())), "all": self.scores}
-        return {g: {"n": len(rows), **{d: _nanmean([r[d] for r in rows]) for d in DIMENSIONS}} for g, rows in groups.items()}
+        return {**dict(sorted(groups.items())), "all": self.scores}
 
     def table(self, by: str = "family") -> str:
         rows = self.summary(by)
@@ -201,6 +208,31 @@ class EvalResult:
         lines = [f"{by:<{width}}  {'n':>4}  " + "  ".join(f"{d:>11}" for d in DIMENSIONS)]
         for g, r in rows.items():
             lines.append(f"{g:<{width}}  {r['n']:>4}  " + "  ".join(f"{r[d]:>11.3f}" for d in DIMENSIONS))
+        return "\n".join(lines)
+
+    def intervals(self, by: str = "family", dims=RATES, z: float = 1.96) -> dict:
+        """{group: {dim: (k, n, low, high)}} for 0/1 dimensions: k of the n answers scored 1
+        (NaN ignored) and the Wilson interval of k / n (:func:`aqaa_ref.metrics.wilson_interval`,
+        95 % at z = 1.96), plus an "all" row. The rate is the table's mean, k / n."""
+        out = {}
+        for g, rows in self._groups(by).items():
+            out[g] = {}
+            for d in dims:
+                xs = [r[d] for r in rows if r[d] is not None and not math.isnan(r[d])]
+                if any(x not in (0.0, 1.0) for x in xs):
+                    raise ValueError(f"{d} is not a 0/1 score (got {sorted(set(xs) - {0.0, 1.0})[:3]}): no binomial interval")
+                k = int(sum(xs))
+                out[g][d] = (k, len(xs), *wilson_interval(k, len(xs), z))
+        return out
+
+    def interval_table(self, by: str = "family", dims=("correct",), z: float = 1.96) -> str:
+        """Rates with their 95 % intervals: ``k/n  rate [low, high]`` per group and dimension."""
+        rows = self.intervals(by, dims, z)
+        width = max(len(by), *map(len, rows))
+        lines = [f"{by:<{width}}  " + "  ".join(f"{d + ' (95 % interval)':>29}" for d in dims)]
+        for g, r in rows.items():
+            cells = [f"{k:>3}/{n:<3} {k / n if n else math.nan:.3f} [{lo:.3f}, {hi:.3f}]" for k, n, lo, hi in r.values()]
+            lines.append(f"{g:<{width}}  " + "  ".join(f"{c:>29}" for c in cells))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

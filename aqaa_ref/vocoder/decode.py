@@ -6,6 +6,7 @@ a time, with a few groups of left context, so audio starts before generation has
 """
 from __future__ import annotations
 
+from typing import Iterator
 
 import torch
 
@@ -52,11 +53,13 @@ class Vocoder:
                n_steps=None, guidance=None, seed: int = 0):
         """Decode chunk by chunk; yields (samples,) pieces whose concatenation is the answer.
 
-        The offline view of :class:`StreamDecoder` (which also takes the codes as they arrive).
+        The offline view of :class:`StreamDecoder` (which also takes the codes as they arrive);
+        each piece is yielded as soon as its chunk is decoded, so timing the loop measures the
+        time to first audio.
         """
         codes = self.codes(codes)
         dec = StreamDecoder(self, chunk_groups, context_groups, overlap_frames, n_steps, guidance, seed)
-        yield from dec.push(codes, final=True)
+        yield from dec.pieces(codes, final=True)
 
 
 class StreamDecoder:
@@ -92,30 +95,33 @@ class StreamDecoder:
         self.done_groups = 0                            # groups already decoded
         self.held = None                                # (ov,) tail awaiting the cross-fade
 
-    @torch.no_grad()
     def push(self, codes, final: bool = False) -> list[torch.Tensor]:
         """Append codes (any length, LLSSS order); return the pieces that became ready.
 
         ``final=True``: no more codes will come, so everything is decoded now (an incomplete
         tail group is dropped) and nothing is held back."""
+        return list(self.pieces(codes, final))
+
+    def pieces(self, codes, final: bool = False) -> Iterator[torch.Tensor]:
+        """As :meth:`push`, but yields each piece as soon as it is decoded (consume it to the end)."""
         codes = torch.as_tensor(codes, dtype=torch.long).reshape(-1)
         self.codes = torch.cat([self.codes, codes])
-        G, pieces = self.codes.numel() // GROUP_SIZE, []
+        G = self.codes.numel() // GROUP_SIZE
         while G - self.done_groups >= (size := self.chunk if self.done_groups else self.first):
             g1 = self.done_groups + size
-            pieces.append(self._decode(g1, last=final and g1 == G))
+            yield self._decode(g1, last=final and g1 == G)
         if final:
             if G > self.done_groups:
-                pieces.append(self._decode(G, last=True))
+                yield self._decode(G, last=True)             # cross-fades and clears the held tail
             elif self.held is not None:
-                pieces.append(self.held)
-            self.held = None
-        return pieces
+                held, self.held = self.held, None
+                yield held
 
     def finish(self) -> list[torch.Tensor]:
         """No more codes: decode what is left and release the held-back tail."""
         return self.push([], final=True)
 
+    @torch.no_grad()
     def _decode(self, g1: int, last: bool) -> torch.Tensor:
         voc, hop, ov = self.voc, self.voc.hop, self.ov
         g0 = self.done_groups
