@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_notebooks.py                     # all eleven, cold then warm
     .venv/bin/python benchmarks/bench_notebooks.py 04 05 --warm-only   # some, warm only
+    .venv/bin/python benchmarks/bench_notebooks.py 00 03 --cold-only   # some, cold only (keeps the warm times)
     .venv/bin/python benchmarks/bench_notebooks.py --in-place --fill   # keep the warm outputs, write the times
 
 Cold: the notebook executed with ``AQAA_CACHE`` pointing at a new empty folder, so it pays for
@@ -13,7 +14,7 @@ outputs come from the warm run on the cache the notebooks' prose was checked aga
 execution is a fresh kernel (``jupyter nbconvert --execute``); full mode (``AQAA_QUICK``
 unset). ``--in-place`` writes the warm execution's outputs into the repository's ``.ipynb``;
 ``--fill`` rewrites the header's ``**Run time** ...: warm X, cold Y`` of each ``.py`` twin and
-its ``.ipynb`` with the measured times. Prints the load average before and after each run: the
+its ``.ipynb`` with the measured times. Prints the 1-minute load average before each run and after the last: the
 cores must be otherwise idle for the seconds to mean anything. Writes
 ``benchmarks/results/notebook_times.json`` (merged with earlier runs of other notebooks).
 """
@@ -73,9 +74,12 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("numbers", nargs="*", help="notebook numbers (default: all)")
     ap.add_argument("--warm-only", action="store_true", help="skip the cold run")
+    ap.add_argument("--cold-only", action="store_true", help="skip the warm run (keeps an earlier warm time)")
     ap.add_argument("--in-place", action="store_true", help="keep the warm outputs in the repository's .ipynb")
     ap.add_argument("--fill", action="store_true", help="write the times into each notebook's header")
     args = ap.parse_args(argv)
+    if args.warm_only and args.cold_only:
+        ap.error("--warm-only and --cold-only together leave nothing to run")
 
     from aqaa_ref.cache import atomic_write_json, cache_dir
     from aqaa_ref.course import LESSONS, lesson
@@ -86,21 +90,25 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="aqaa-notebooks-") as tmp:
         for les in chosen:
             ipynb = NOTEBOOKS / les.file
-            row = {"load_before": round(os.getloadavg()[0], 2)}
+            row = {}
             if not args.warm_only:
                 cold = Path(tmp) / f"cache-{les.number:02d}"
                 cold.mkdir()
+                row["cold_load"] = round(os.getloadavg()[0], 2)
                 row["cold_s"] = round(execute(ipynb, Path(tmp) / f"cold-{les.file}", cold), 1)
                 shutil.rmtree(cold)
-            out = Path(tmp) / f"warm-{les.file}"
-            row["warm_s"] = round(execute(ipynb, out, cache_dir()), 1)
-            row["load_after"] = round(os.getloadavg()[0], 2)
-            if args.in_place:
-                shutil.copyfile(out, ipynb)
+            if not args.cold_only:
+                out = Path(tmp) / f"warm-{les.file}"
+                row["warm_load"] = round(os.getloadavg()[0], 2)
+                row["warm_s"] = round(execute(ipynb, out, cache_dir()), 1)
+                if args.in_place:
+                    shutil.copyfile(out, ipynb)
             results[les.stem] = {**results.get(les.stem, {}), **row}
-            print(f"{les.stem:<42} cold {row.get('cold_s', float('nan')):7.1f} s   warm {row['warm_s']:7.1f} s   "
-                  f"(load {row['load_before']:.2f} before, {row['load_after']:.2f} after)", flush=True)
-            if args.fill and "cold_s" in results[les.stem]:
+            print(f"{les.stem:<42} cold {row.get('cold_s', float('nan')):7.1f} s   "
+                  f"warm {row.get('warm_s', float('nan')):7.1f} s   "
+                  f"(1-min load before: {', '.join(f'{k[:4]} {v:.2f}' for k, v in row.items() if k.endswith('load'))}, "
+                  f"after: {os.getloadavg()[0]:.2f})", flush=True)
+            if args.fill and {"cold_s", "warm_s"} <= results[les.stem].keys():
                 fill(les.stem, results[les.stem]["warm_s"], results[les.stem]["cold_s"])
             atomic_write_json(path, results)
     return results
