@@ -21,7 +21,7 @@
 #
 # **Prerequisites** none: this is the start of the course. Python, a little PyTorch and NumPy; knowing what a spectrogram is helps (one is drawn below).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising the toy corpus, about 5,600 clips, into the cache).
+# **Run time** (2-core CPU, measured): warm under 10 s, cold about 20 s (cold: synthesising the toy corpus, about 5,600 clips, into the cache).
 
 # %%
 from aqaa_ref.viz import roadmap

@@ -21,7 +21,7 @@
 #
 # **Prerequisites** [00 data engine](00_data_engine.ipynb) (the corpus, its voices and its test conditions). CTC and k-means are introduced here; a log-mel spectrogram was drawn in 00.
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: training the dual tokenizer of notebooks 01 and 02 once, both streams side by side, then cached; and the toy corpus, if notebook 00 has not built it).
+# **Run time** (2-core CPU, measured): warm about 1 min, cold about 3 min 20 s (cold: training the dual tokenizer of notebooks 01 and 02 once, both streams side by side, then cached; and the toy corpus, if notebook 00 has not built it).
 
 # %%
 from aqaa_ref.viz import roadmap

@@ -21,7 +21,7 @@
 #
 # **Prerequisites** [01 linguistic tokenizer](01_linguistic_tokenizer.ipynb) (the causal log-mel, k-means codes, CTC, streaming; the same cached tokenizer is loaded here) and [00 data engine](00_data_engine.ipynb) (voices, rates and pitches).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: training the dual tokenizer once, if notebook 01 has not, and the toy corpus, if notebook 00 has not).
+# **Run time** (2-core CPU, measured): warm about 1 min 50 s, cold about 4 min (cold: training the dual tokenizer once, if notebook 01 has not, and the toy corpus, if notebook 00 has not).
 
 # %%
 from aqaa_ref.viz import roadmap

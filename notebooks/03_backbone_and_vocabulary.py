@@ -26,7 +26,7 @@
 # 1,024 + 4,096 audio ids and the LLSSS groups come from); a decoder-only transformer (causal
 # attention, softmax, next-token logits).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: nothing to build
+# **Run time** (2-core CPU, measured): warm under 10 s, cold under 10 s (cold: nothing to build
 # first; the notebook trains only a tiny BPE and builds tiny models, so cold is about warm).
 #
 # **What the paper uses.** Step-Audio-AQAA's language model is the 130B **Step-Omni**, a

@@ -27,7 +27,7 @@
 # with its audio ids) and [03 the backbone and vocabulary](03_backbone_and_vocabulary.ipynb) (one id
 # space: text, then linguistic, then semantic). The DPO objective itself is restated below.
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising and
+# **Run time** (2-core CPU, measured): warm about 20 s, cold about 2 min (cold: synthesising and
 # tokenising the toy corpus if notebook 04 has not, training the live DPO runs of section 5 and the
 # exercises, and generating the held-out answers that a warm run reads from the cache).
 # `AQAA_QUICK=1` (CI) trains the live runs for fewer steps and scores fewer items.

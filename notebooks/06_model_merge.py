@@ -25,7 +25,7 @@
 # stages, held-out scoring by generation) and [05 masked DPO](05_masked_dpo.ipynb) (the DPO stage,
 # and why on its own it is worse than SFT-1).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising and
+# **Run time** (2-core CPU, measured): warm about 20 s, cold about 1 min (cold: synthesising and
 # tokenising the toy corpus if notebook 04 has not, and generating the held-out answers that a
 # warm run reads from the cache). `AQAA_QUICK=1` (CI) scores fewer items.
 

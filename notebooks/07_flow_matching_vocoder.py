@@ -27,7 +27,7 @@
 # and [01 the linguistic tokenizer](01_linguistic_tokenizer.ipynb) (what the codes carry); a
 # log-mel spectrogram; regression with a small MLP; solving an ODE with Euler steps.
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising the
+# **Run time** (2-core CPU, measured): warm about 20 s, cold about 30 s (cold: synthesising the
 # toy corpus with eSpeak, for the held-out clip of sections 4-6). `AQAA_QUICK=1` (CI) trains the
 # 2-D flow for fewer steps and shortens the exercises' sweeps: the same code path.
 

@@ -27,7 +27,7 @@
 # and [03 the vocabulary](03_backbone_and_vocabulary.ipynb) (text, linguistic and semantic ids in
 # one space).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: nothing is
+# **Run time** (2-core CPU, measured): warm about 20 s, cold about 30 s (cold: nothing is
 # trained or synthesised; the shipped models and the shipped questions are all it reads).
 # `AQAA_QUICK=1` (CI) scores fewer questions in the exercises.
 

@@ -28,7 +28,7 @@
 # ablations vary), [07 vocoder](07_flow_matching_vocoder.ipynb) (the recognizer that judges, the
 # flow that speaks) and [08 end to end](08_end_to_end.ipynb) (`AQAA.answer`).
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: synthesising the toy corpus and encoding its audio codes into the cache; nothing trains in full mode).
+# **Run time** (2-core CPU, measured): warm about 1 min 20 s, cold about 2 min (cold: synthesising the toy corpus and encoding its audio codes into the cache; nothing trains in full mode).
 #
 # **The toy StepEval.** StepEval-Audio-360 rates spoken answers per dimension with human and LLM
 # judges. Every answer in our corpus is checkable, so here the judges are small models trained

@@ -27,7 +27,7 @@
 # (the training loop, AdamW, bf16); what data parallelism is. FSDP / ZeRO-3 sharding is explained
 # here.
 #
-# **Run time** (2-core CPU, measured): warm RUNTIME_WARM, cold RUNTIME_COLD (cold: the same, this notebook needs no cache; full mode launches a 2-process FSDP run, quick mode reads its stored result).
+# **Run time** (2-core CPU, measured): warm about 20 s, cold about 20 s (cold: the same, this notebook needs no cache; full mode launches a 2-process FSDP run, quick mode reads its stored result).
 #
 # **What the paper uses.** Step-Audio-AQAA's backbone is the 130B Step-1 decoder (88 layers,
 # hidden 12,288, 96 heads / 8 KV groups, FFN 31,232, vocab 74,752: about 131.95B parameters,
