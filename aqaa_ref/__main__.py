@@ -295,6 +295,19 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_store_int8(args) -> int:
+    from aqaa_ref.checkpoints import folder_sizes, store_int8
+
+    before = folder_sizes(args.folder)["total"]
+    record = {"command": " ".join(["python -m aqaa_ref", *sys.argv[1:]]), "components": list(args.components),
+              "from": "the float16 weights stored in the folder"}
+    if args.measured:
+        record["measured"] = args.measured
+    after = store_int8(args.folder, args.components, record)["total"]
+    print(f"{args.folder}: {', '.join(args.components)} stored in int8; {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    return 0
+
+
 ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.evaluation.ablations.ABLATIONS + all
 
 
@@ -359,11 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("folder", help="e.g. checkpoints/toy")
     ex.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     ex.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
-    ex.add_argument("--int8", nargs="*", default=[], choices=["vocoder/flow", "vocoder/mel2wav"], metavar="COMPONENT",
-                    help="store these components' weight matrices in int8 (smaller, measurably different audio)")
+    ex.add_argument("--int8", nargs="*", default=["vocoder/flow"], choices=["vocoder/flow", "vocoder/mel2wav"],
+                    metavar="COMPONENT", help="store these components' weight matrices in int8 (default: the flow "
+                    "vocoder, measured unchanged; `--int8` alone: everything in float16)")
     ex.add_argument("--quiet", action="store_true")
     set_arg(ex)
     ex.set_defaults(func=_cmd_export)
+    q8 = sub.add_parser("store-int8", help="re-store components of a shipped folder with int8 weight matrices")
+    q8.add_argument("folder", help="e.g. checkpoints/toy")
+    q8.add_argument("components", nargs="+", choices=["vocoder/flow", "vocoder/mel2wav", "judges/recognizer"])
+    q8.add_argument("--measured", default=None, help="where the measurement that justifies it is recorded")
+    q8.set_defaults(func=_cmd_store_int8)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="build (or reuse) a corpus")
     b.add_argument("--preset", default="toy", choices=["tiny", "toy", "large"])

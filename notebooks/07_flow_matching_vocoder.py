@@ -299,7 +299,7 @@ for name, y in [("original", ref), ("flow + iSTFT", out_neural), ("flow + Griffi
     display(Audio(y.numpy(), rate=16_000))
 
 # %% [markdown]
-# As predicted, all three are heard right and the flow's pitch (153 Hz) sits 7 % under the
+# As predicted, all three are heard right and the flow's pitch (154 Hz) sits 7 % under the
 # original's (165 Hz): inside the 10 % tolerance here, yet over all 324 test answers only 52 % of
 # the flow's renderings stay inside it (`bench_vocoder_ceiling.py`). Nothing tells the flow the
 # speaker's pitch except what the tokens carry (no speaker embedding, by the paper's design), and

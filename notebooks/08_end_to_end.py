@@ -240,9 +240,11 @@ print(f"q08: {len(long_parsed.text_ids)} text id, {len(long_parsed.linguistic_id
 # samples), the first after 7 answer ids (1 text id, the marker, 5 audio ids), the next three after
 # 22, 37 and 52, the tail with the last id; the first audio after a fifth to a third of the total
 # time. The stream takes longer than the offline answer overall (every chunk vocodes its 3 groups of
-# context again), but its audio starts sooner than the offline answer is done. A player would
-# stall between pieces unless each 360 ms piece is made in under 360 ms, which this shared 2-core
-# CPU does not manage: expect stalls of a few tenths of a second here.
+# context again), but its audio starts sooner than the offline answer is done. A player stalls
+# between pieces unless each 360 ms piece is made in under 360 ms: on an idle 2-core CPU a piece
+# takes about 0.12 s, so at most the short first piece (80 ms) leaves a gap of a few hundredths of a
+# second; on a loaded machine (a 1-minute load of about 2) each piece took about 0.35 s and the
+# stalls added up to a few tenths of a second. Your numbers depend on what else your CPU is doing.
 
 # %%
 events = list(aqaa.stream(long_q["path"], instruction=long_q.get("instruction")))

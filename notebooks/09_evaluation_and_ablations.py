@@ -151,9 +151,9 @@ for f in families:
 # `voice_ok`, `language_ok`, `mel_l1` (distance to the reference rendering), `ref_per` (the
 # judge's own floor on the reference).
 #
-# **What you should see** (full mode): `correct` about 0.39 over all 324 (the shipped models'
-# recorded score, `checkpoints/toy/provenance.json`: 0.386), within +-0.02 (another thread count
-# sums in another order, which can flip a few near-miss answers: one thread gave 0.383). By condition, `unseen_fact` should be lowest
+# **What you should see** (full mode): `correct` about 0.38 over all 324 (the shipped models'
+# recorded score, `checkpoints/toy/provenance.json`: 0.380), within +-0.02 (another thread count
+# sums in another order, which can flip a few near-miss answers; the float16 flow gave 0.383-0.386). By condition, `unseen_fact` should be lowest
 # (about 0.25: facts the model never trained on) and `seen` and `unseen_voice` highest (about
 # 0.45: a new voice in the *question* barely matters). By family, `logical_reasoning` best (about
 # 0.7) and `gaming` and `language_ability` near 0.

@@ -154,21 +154,48 @@ def test_an_int8_tensor_without_its_scale_is_a_one_line_error(tmp_path):
         ck.read_safetensors(tmp_path / "m.safetensors")
 
 
-def test_int8_export_is_an_option_and_the_default_is_float16(exported, tmp_path):
+def test_the_flow_vocoder_is_stored_in_int8_by_default_and_float16_is_an_option(exported, tmp_path):
     recipe, _, out = exported
-    assert json.loads((out[torch.float16][0] / "aqaa.json").read_text())["int8"] == []
-    folder = tmp_path / "int8"
-    ck.export(recipe, folder, dtype=torch.float16, int8=("vocoder/flow",), progress=False)
-    assert json.loads((folder / "aqaa.json").read_text())["int8"] == ["vocoder/flow"]
+    assert json.loads((out[torch.float16][0] / "aqaa.json").read_text())["int8"] == ["vocoder/flow"]
+    assert json.loads((out[torch.float32][0] / "aqaa.json").read_text())["int8"] == []   # float32: no int8
     from safetensors import safe_open
 
-    with safe_open(str(folder / "vocoder/flow/model.safetensors"), "pt") as f:
+    with safe_open(str(out[torch.float16][0] / "vocoder/flow/model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert any(k.endswith(ck.INT8) for k in keys) and any(k.endswith(ck.SCALE) for k in keys)
-    assert ck.folder_sizes(folder)["vocoder/flow"] < 0.6 * out[torch.float16][1]["vocoder/flow"]
-    ck.load_vocoder(folder)                                    # dequantized on load
+    folder = tmp_path / "f16"
+    ck.export(recipe, folder, dtype=torch.float16, int8=(), progress=False)
+    assert json.loads((folder / "aqaa.json").read_text())["int8"] == []
+    assert out[torch.float16][1]["vocoder/flow"] < 0.6 * ck.folder_sizes(folder)["vocoder/flow"]
+    ck.load_vocoder(out[torch.float16][0])                    # dequantized on load
     with pytest.raises(ValueError, match="int8 storage is offered for"):
         ck.export(recipe, tmp_path / "bad", int8=("backbone/sft1",), progress=False)
+
+
+def test_store_int8_requantizes_a_float16_folder_in_place(exported, tmp_path):
+    recipe, _, out = exported
+    folder = tmp_path / "f16"
+    ck.export(recipe, folder, dtype=torch.float16, int8=(), progress=False)
+    f16 = ck.load_vocoder(folder).flow.state_dict()
+    sizes = ck.store_int8(folder, ["vocoder/flow"], record={"why": "test"})
+    assert json.loads((folder / "aqaa.json").read_text())["int8"] == ["vocoder/flow"]
+    assert json.loads((folder / "provenance.json").read_text())["int8_storage"] == {"why": "test"}
+    assert sizes["vocoder/flow"] == out[torch.float16][1]["vocoder/flow"]   # the same layout as export's int8
+    q8 = ck.load_vocoder(folder).flow.state_dict()
+    # within half a quantization step per row, plus what storing the scale in float16 costs
+    # (q <= 127 times the scale's rounding, 2**-11 of it)
+    for k, w in f16.items():
+        if w.dim() >= 2:
+            step = w.abs().flatten(1).amax(1) / 127
+            assert ((q8[k] - w).abs().flatten(1).amax(1) <= step * (0.5 + 127 * 2**-11) + 1e-8).all(), k
+        else:
+            assert torch.equal(q8[k], w), k
+    again = ck.store_int8(folder, ["vocoder/flow"])           # already int8: left as it is
+    assert again == sizes
+    with pytest.raises(ValueError, match="int8 storage is offered for"):
+        ck.store_int8(folder, ["backbone/sft1"])
+    assert main(["store-int8", str(folder), "vocoder/mel2wav"]) == 0
+    assert json.loads((folder / "aqaa.json").read_text())["int8"] == ["vocoder/flow", "vocoder/mel2wav"]
 
 
 def test_a_variant_trains_only_the_stages_it_changes_and_loads_the_rest_from_the_folder(exported, tmp_path, monkeypatch):
