@@ -82,6 +82,7 @@ from aqaa_ref.training.loop import latest_checkpoint
 from aqaa_ref.training.sequences import pad_collate
 from aqaa_ref.formats.id_layout import AudioVocab
 from aqaa_ref.data.styles import assistant
+from aqaa_ref.metrics import wilson_interval as wilson   # the 95 % Wilson interval (low, high) of k / n
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: shorter live runs, fewer items scored
 SHIPPED = checkpoints.default_folder("toy")   # checkpoints/toy in this repository
@@ -89,15 +90,6 @@ recipe = Recipe.from_preset("toy")
 print("quick mode" if QUICK else "full mode", "| the toy recipe's stages from", "/".join(SHIPPED.parts[-2:]))
 print(f"DPO settings: beta {recipe.dpo_beta}, masked {recipe.dpo_masked}, evasion fraction {recipe.dpo_evasion_fraction}, "
       f"{recipe.dpo.steps} steps x {recipe.dpo.batch_size} pairs, lr {recipe.dpo.lr}")
-
-
-def wilson(k, n, z=1.96):
-    """The 95 % Wilson interval (low, high) of a share k / n: honest error bars for small n."""
-    if n == 0:
-        return 0.0, 1.0
-    p, d = k / n, 1 + z * z / n
-    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 # %%
 assets = Assets(recipe, progress=False, pretrained=SHIPPED)   # shipped tokenizers and stages, the corpus built here

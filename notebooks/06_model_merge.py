@@ -60,7 +60,7 @@ roadmap(6);  # noqa: E703
 # 2-core CPU after 13 of pre-training). Everything else here is evaluation.
 
 # %%
-import os, time, json, math
+import os, time, json
 import torch
 import matplotlib.pyplot as plt
 
@@ -72,21 +72,13 @@ from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.training.sequences import pad_collate
 from aqaa_ref.inference.generation import summarize
 from aqaa_ref.viz import COLORS
+from aqaa_ref.metrics import wilson_interval as wilson   # the 95 % Wilson interval (low, high) of k / n
 
 QUICK = os.environ.get("AQAA_QUICK") == "1"   # CI: fewer items scored
 SHIPPED = checkpoints.default_folder("toy")   # checkpoints/toy in this repository
 recipe = Recipe.from_preset("toy")
 print("quick mode" if QUICK else "full mode", "| stages from", "/".join(SHIPPED.parts[-2:]),
       "| merge weights (SFT-1, SFT-2, DPO):", recipe.merge_weights)
-
-
-def wilson(k, n, z=1.96):
-    """The 95 % Wilson interval (low, high) of a share k / n: honest error bars for small n."""
-    if n == 0:
-        return 0.0, 1.0
-    p, d = k / n, 1 + z * z / n
-    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 # %% [markdown]
