@@ -49,7 +49,7 @@ SHIPPED_STAGES = ("pretrain", "sft1", "sft2", "dpo")
 #: components that may be stored with int8 weight matrices (``export(int8=...)``, ``--int8``)
 INT8_OPTIONS = ("vocoder/flow", "vocoder/mel2wav")
 #: stored in int8 by default: the flow vocoder. Measured on the 324 test questions at four noise
-#: seeds, int8 minus float16 moved `correct` by -0.003..+0.004 and `voice_ok` by -0.015..+0.025,
+#: seeds, int8 minus float16 moved `correct` by -0.003..+0.003 and `voice_ok` by -0.015..+0.025,
 #: inside what reseeding the float16 flow's noise moves them (+-0.034, +-0.019); README, "Shipped
 #: checkpoints"
 DEFAULT_INT8 = ("vocoder/flow",)
