@@ -308,6 +308,7 @@ def _cmd_store_int8(args) -> int:
     return 0
 
 
+INT8_CHOICES = ("vocoder/flow", "vocoder/mel2wav", "judges/recognizer")  # = aqaa_ref.checkpoints.INT8_OPTIONS
 ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = aqaa_ref.evaluation.ablations.ABLATIONS + all
 
 
@@ -372,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("folder", help="e.g. checkpoints/toy")
     ex.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     ex.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
-    ex.add_argument("--int8", nargs="*", default=["vocoder/flow"], choices=["vocoder/flow", "vocoder/mel2wav"],
+    ex.add_argument("--int8", nargs="*", default=["vocoder/flow"], choices=INT8_CHOICES,
                     metavar="COMPONENT", help="store these components' weight matrices in int8 (default: the flow "
                     "vocoder, measured unchanged; `--int8` alone: everything in float16)")
     ex.add_argument("--quiet", action="store_true")
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_cmd_export)
     q8 = sub.add_parser("store-int8", help="re-store components of a shipped folder with int8 weight matrices")
     q8.add_argument("folder", help="e.g. checkpoints/toy")
-    q8.add_argument("components", nargs="+", choices=["vocoder/flow", "vocoder/mel2wav", "judges/recognizer"])
+    q8.add_argument("components", nargs="+", choices=INT8_CHOICES)
     q8.add_argument("--measured", default=None, help="where the measurement that justifies it is recorded")
     q8.set_defaults(func=_cmd_store_int8)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)

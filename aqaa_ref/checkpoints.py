@@ -46,16 +46,14 @@ from aqaa_ref.cache import atomic_write_bytes, atomic_write_json
 
 #: the backbone stages shipped beside the merge (notebooks 04-06 show them)
 SHIPPED_STAGES = ("pretrain", "sft1", "sft2", "dpo")
-#: components that may be stored with int8 weight matrices (``export(int8=...)``, ``--int8``)
-INT8_OPTIONS = ("vocoder/flow", "vocoder/mel2wav")
+#: components that may be stored with int8 weight matrices (``export(int8=...)``, ``--int8``,
+#: :func:`store_int8`); each keeps its weights in ``<component>/model.safetensors``
+INT8_OPTIONS = ("vocoder/flow", "vocoder/mel2wav", "judges/recognizer")
 #: stored in int8 by default: the flow vocoder. Measured on the 324 test questions at four noise
 #: seeds, int8 minus float16 moved `correct` by -0.003..+0.003 and `voice_ok` by -0.015..+0.025,
 #: inside what reseeding the float16 flow's noise moves them (+-0.034, +-0.019); README, "Shipped
 #: checkpoints"
 DEFAULT_INT8 = ("vocoder/flow",)
-#: the weights file of each component that int8 storage applies to
-WEIGHT_FILES = {"vocoder/flow": "model.safetensors", "vocoder/mel2wav": "model.safetensors",
-                "judges/recognizer": "model.safetensors"}
 LAYOUT_VERSION = "aqaa_ref.checkpoints/1"
 
 
@@ -172,6 +170,13 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def _check_int8(components) -> tuple[str, ...]:
+    unknown = sorted(set(components) - set(INT8_OPTIONS))
+    if unknown:
+        raise ValueError(f"int8 storage is offered for {', '.join(INT8_OPTIONS)}, not {', '.join(unknown)}")
+    return tuple(components)
+
+
 def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16, provenance: dict | None = None,
            progress: bool = True, int8=DEFAULT_INT8) -> dict[str, int]:
     """Write a recipe's trained models (all cached: train them first) in the shipped layout.
@@ -179,10 +184,7 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
     Returns :func:`folder_sizes`. ``provenance`` is merged into ``provenance.json``. ``int8``:
     components (of :data:`INT8_OPTIONS`) stored with int8 weight matrices (ignored for float32;
     ``()`` for none)."""
-    int8 = tuple(int8) if dtype != torch.float32 else ()
-    if set(int8) - set(INT8_OPTIONS):
-        other = ", ".join(sorted(set(int8) - set(INT8_OPTIONS)))
-        raise ValueError(f"int8 storage is offered for {', '.join(INT8_OPTIONS)}, not {other}")
+    int8 = _check_int8(int8) if dtype != torch.float32 else ()
     from aqaa_ref.cache import cache_dir
     from aqaa_ref.evaluation.judges import JudgesConfig, judges_dir
     from aqaa_ref.evaluation.recognizer import recognizer_dir
@@ -221,7 +223,8 @@ def export(recipe, folder, judges_preset: str | None = None, dtype=torch.float16
         _copy_component(src, folder / name, weights, dtype, int8=name in int8)
     if judges_preset:
         jcfg = JudgesConfig.from_preset(judges_preset)
-        _copy_component(recognizer_dir(assets.corpus, jcfg.recognizer), folder / "judges/recognizer", "model.safetensors", dtype)
+        _copy_component(recognizer_dir(assets.corpus, jcfg.recognizer), folder / "judges/recognizer", "model.safetensors",
+                        dtype, int8="judges/recognizer" in int8)
         _copy_component(judges_dir(assets.corpus, jcfg), folder / "judges/classifiers", "classifiers.safetensors", dtype)
         atomic_write_json(folder / "judges" / "judges.json", {"config": jcfg.training_key() | {
             "correct_threshold": jcfg.correct_threshold, "rate_tolerance": jcfg.rate_tolerance,
@@ -244,9 +247,7 @@ def store_int8(folder, components, record: dict | None = None) -> dict[str, int]
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    unknown = sorted(set(components) - set(WEIGHT_FILES))
-    if unknown:
-        raise ValueError(f"int8 storage is offered for {', '.join(WEIGHT_FILES)}, not {', '.join(unknown)}")
+    components = _check_int8(components)
     meta_path = folder / "aqaa.json"
     meta = read_json(meta_path, "the pipeline's settings")
     dtype = getattr(torch, meta.get("dtype", "float16"))
@@ -254,7 +255,7 @@ def store_int8(folder, components, record: dict | None = None) -> dict[str, int]
     for name in components:
         if name in done:
             continue
-        path = _need(folder / name / WEIGHT_FILES[name], f"the {name} weights")
+        path = _need(folder / name / "model.safetensors", f"the {name} weights")
         tensors = load_file(str(path))
         if any(k.endswith(INT8) for k in tensors):
             raise CheckpointError(f"{path}: already holds int8 tensors but aqaa.json does not list {name}")

@@ -217,3 +217,9 @@ def test_a_variant_trains_only_the_stages_it_changes_and_loads_the_rest_from_the
     assert info["key"] == unmasked.recipe.stage_key("dpo") != assets.recipe.stage_key("dpo")
     with pytest.raises(ValueError, match="build Assets for a new recipe"):
         assets.variant(format="text_cot")
+
+
+def test_the_cli_offers_exactly_the_int8_components_the_library_stores():
+    from aqaa_ref.__main__ import INT8_CHOICES
+
+    assert INT8_CHOICES == ck.INT8_OPTIONS
