@@ -17,6 +17,8 @@ from aqaa_ref.vocoder import (FlowVocoder, GriffinLim, ISTFTVocoder, Mel2WavConf
                               to_vocoder_codes, train_mel2wav, train_vocoder)
 from aqaa_ref.vocoder.flow import cfm_interpolant, cfm_target, time_grid
 from aqaa_ref.vocoder.mel2wav import load_mel2wav, save_mel2wav
+from aqaa_ref.vocoder.train import EMA, vocoder_dir
+from aqaa_ref.cache import _jsonable
 from aqaa_ref.vocoder.token_encoder import TokenEncoder, length_regulate
 
 N_L, N_S = 8, 12
@@ -231,6 +233,37 @@ def test_training_is_deterministic_and_save_load_round_trips(corpus, tmp_path):
     codes = random_codes(2)
     assert torch.equal(a.sample(codes, 2), c.sample(codes, 2))
     assert c.cfg == a.cfg
+
+
+def test_ema_follows_its_formula_with_warmup():
+    lin = torch.nn.Linear(2, 1)
+    ema = EMA(lin, decay=0.9)
+    w0 = lin.weight.detach().clone()
+    expect = w0.clone()
+    for t in range(30):
+        with torch.no_grad():
+            lin.weight.add_(1.0)
+        ema.update(lin)
+        d = min(0.9, (1 + t) / (10 + t))                      # 0.1, 0.18, ... then 0.9
+        expect = d * expect + (1 - d) * lin.weight.detach()
+    assert torch.allclose(ema.avg["weight"], expect)
+    assert (ema.avg["weight"] < lin.weight).all()              # the average lags the climbing weights
+    ema.copy_to(lin)
+    assert torch.allclose(lin.weight, expect)
+
+
+def test_ema_training_saves_the_average_and_stays_out_of_old_cache_keys(corpus):
+    tok = StandInTokenizer()
+    plain = train_vocoder(corpus, tok, VocoderConfig.from_preset("tiny", steps=6), progress=False)
+    avg = train_vocoder(corpus, tok, VocoderConfig.from_preset("tiny", steps=6, ema_decay=0.99), progress=False)
+    moved = [k for k, v in plain.state_dict().items() if not torch.equal(v, avg.state_dict()[k])]
+    assert len(moved) > len(plain.state_dict()) // 2            # the saved weights are the average
+    assert torch.equal(plain.mel_mean, avg.mel_mean)            # buffers are statistics, not averaged away
+    assert "ema_decay" not in _jsonable(VocoderConfig.from_preset("tiny"))      # off: the keys of cached models hold
+    assert vocoder_dir(corpus, tok, VocoderConfig.from_preset("tiny")) != vocoder_dir(
+        corpus, tok, VocoderConfig.from_preset("tiny", ema_decay=0.99))
+    with pytest.raises(ValueError, match="ema_decay"):
+        VocoderConfig(ema_decay=1.0)
 
 
 # ----------------------------------------------------------------------------- mel -> wave

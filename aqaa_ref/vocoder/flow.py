@@ -91,7 +91,7 @@ class VocoderConfig:
     """Token -> mel flow model and its training. Presets: ``tiny`` (tests), ``toy``, ``paper``."""
 
     #: added after toy models were cached: at these values they stay out of the cache key
-    __key_defaults__ = {"extra_speech": 0}
+    __key_defaults__ = {"extra_speech": 0, "ema_decay": 0.0}
 
     name: str = "toy"
     mel: MelConfig = VOCODER_MEL
@@ -119,12 +119,15 @@ class VocoderConfig:
     warmup: int = 100
     max_clips: int | None = 3000
     extra_speech: int = 0           # free-speech clips added (aqaa_ref.data.speech_pool): corpus voices, new words
+    ema_decay: float = 0.0          # keep an exponential moving average of the weights and save it (0: off)
     bf16: bool = True               # bf16 autocast while training, where this CPU runs it faster (aqaa_ref.precision)
 
     def __post_init__(self):
         fpg = GROUP_SECONDS * self.mel.sample_rate / self.mel.hop_length
         if abs(fpg - round(fpg)) > 1e-9:
             raise ValueError(f"hop {self.mel.hop_length} at {self.mel.sample_rate} Hz does not divide a 120 ms group")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.loss not in ("mse", "l1"):
             raise ValueError(f"loss must be 'mse' or 'l1', got {self.loss!r}")
 

@@ -107,6 +107,32 @@ def _batch(examples, rng, cfg: VocoderConfig):
     return codes, mels, [n for *_, n in picks]
 
 
+class EMA:
+    """An exponential moving average of a model's floating-point weights.
+
+    ``avg <- d * avg + (1 - d) * w`` after every optimiser step, with the warm-up
+    ``d_t = min(decay, (1 + t) / (10 + t))`` so that early averages do not remember the
+    random initialisation. Flow-matching and diffusion models are usually sampled from such
+    an average: it smooths the last steps' noise out of the velocity field.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay, self.t = decay, 0
+        self.avg = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        d = min(self.decay, (1 + self.t) / (10 + self.t))
+        self.t += 1
+        for k, v in model.state_dict().items():
+            if k in self.avg:
+                self.avg[k].lerp_(v.detach(), 1.0 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        model.load_state_dict({**model.state_dict(), **self.avg})
+
+
 def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) -> FlowVocoder:
     """Train the token -> mel flow model on the train split's clips, tokenized by ``tokenizer``."""
     torch.manual_seed(cfg.seed)
@@ -121,6 +147,7 @@ def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) 
     del allmel
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(cfg.seed)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
     t0, log = time.time(), []
     bar = tqdm(range(cfg.steps), desc="flow vocoder", disable=not progress)
     model.train()
@@ -134,10 +161,14 @@ def train_vocoder(corpus, tokenizer, cfg: VocoderConfig, progress: bool = True) 
         loss.float().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if ema is not None:
+            ema.update(model)
         log.append(parts)
         recent = log[-20:]
         bar.set_postfix(cfm=f"{sum(p['cfm'] for p in recent) / len(recent):.3f}",
                         prior=f"{sum(p['prior'] for p in recent) / len(recent):.3f}")
+    if ema is not None:
+        ema.copy_to(model)
     model.train_info = {"train_seconds": time.time() - t0, "n_params": sum(p.numel() for p in model.parameters()),
                         "n_examples": len(examples), "log": log}
     return model.eval()
