@@ -12,8 +12,9 @@
     export DIR           write the recipe's trained models as a shipped checkpoint folder
                          (aqaa_ref.checkpoints; float16 weights, provenance.json)
     ablate NAME          the paper's ablations at toy scale (format, concat, codebook, dpo, merge,
-                         all), trained on top of the recipe's cached stages and printed as
-                         tables:  --preset tiny|toy  [--limit N]
+                         all), trained on top of the shipped stages (--train: the recipe's
+                         cached ones) and printed as tables with 95 % intervals and the
+                         paper's claims checked:  --preset tiny|toy  [--limit N] [--seeds N]
     data build           build a corpus:  --preset tiny|toy|large  [--seed N]
     data samples         regenerate data_samples/ (the shipped example questions)
 
@@ -315,7 +316,10 @@ ABLATION_CHOICES = ("format", "concat", "codebook", "dpo", "merge", "all")  # = 
 def _cmd_ablate(args) -> int:
     from aqaa_ref.evaluation.ablations import run_ablation
 
-    run_ablation(args.name, args.preset, args.limit, progress=not args.quiet)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    run_ablation(args.name, args.preset, args.limit, progress=not args.quiet, seeds=args.seeds,
+                 checkpoints=_shipped(args))
     return 0
 
 
@@ -367,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("name", choices=ABLATION_CHOICES)
     ab.add_argument("--preset", default="toy", choices=["tiny", "toy"])
     ab.add_argument("--limit", type=int, default=None, help="score this many strided test questions")
+    ab.add_argument("--seeds", type=int, default=1, help="train every variant under seeds 0..N-1 (intervals, "
+                    "verdicts over the seed-averaged items)")
+    ab.add_argument("--checkpoints", default=None, metavar="DIR",
+                    help="start from this shipped folder's stages (default: checkpoints/<preset>, when it exists)")
+    ab.add_argument("--train", action="store_true", help="start from the recipe's own cached stages instead "
+                    "(trained first when missing)")
     ab.add_argument("--quiet", action="store_true", help="no progress bars")
     ab.set_defaults(func=_cmd_ablate)
     ex = sub.add_parser("export", help="write the recipe's trained models as a shipped checkpoint folder")

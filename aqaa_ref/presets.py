@@ -107,7 +107,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "ablation": {
         "tiny": dict(sft=_stage(2, 4) | dict(warmup_steps=1), codebook_pretrain=_stage(2, 4) | dict(warmup_steps=1),
-                     codebook_sft=_stage(2, 4) | dict(warmup_steps=1), concat_single_items=8, min_multi_items=4,
+                     codebook_sft=_stage(2, 4) | dict(warmup_steps=1), concat_single_items=8,
+                     min_multi_items=4, multi_test_items=3,
                      limit=4, max_new_tokens=32, eval_batch_size=8),
         "toy": dict(),
     },

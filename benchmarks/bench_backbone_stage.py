@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
     from aqaa_ref.cache import atomic_write_json
     from aqaa_ref.inference.generation import score_memoised
     from aqaa_ref.overrides import apply_overrides
-    from aqaa_ref.training.recipe import PARENTS, Assets, Recipe, run_stage
+    from aqaa_ref.training.recipe import Assets, Recipe, ensure_stage
 
     base = Assets(Recipe.from_preset(args.preset), pretrained=args.checkpoints)
     changed = apply_overrides(base.recipe, args.set)
@@ -61,16 +61,9 @@ def main(argv=None) -> dict:
     if variant.recipe.stage_key(args.stage) == base.recipe.stage_key(args.stage):
         raise SystemExit(f"--set {' '.join(args.set) or '(nothing)'} does not change stage {args.stage!r}")
 
-    def ensure(assets, stage):          # train the stage and any parent this recipe does not have yet
-        for p in PARENTS[stage]:
-            ensure(assets, p)
-        if not assets.is_shipped(stage):
-            return run_stage(stage, assets)
-        return {}
-
     t0 = time.perf_counter()
-    ensure(base, args.stage)            # nothing to do when the folder ships it
-    info = ensure(variant, args.stage)
+    ensure_stage(args.stage, base)            # nothing to do when the folder ships it
+    info = ensure_stage(args.stage, variant)
     print(f"stage {args.stage} with {', '.join(args.set)}: ready in {time.perf_counter() - t0:.0f} s "
           f"(trained in {info.get('seconds', float('nan')):.0f} s)", flush=True)
 

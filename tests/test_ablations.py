@@ -11,18 +11,20 @@ from aqaa_ref.__main__ import ABLATION_CHOICES, main
 from aqaa_ref.formats.constrained import check_well_formed
 from aqaa_ref.training.recipe import Assets, Recipe
 
+ANSWER_CI = {"text_accuracy_ci", "audio_token_accuracy_ci"}
 KEYS = {
     "format": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
-               "reference_tokens", "final_loss"},
+               "reference_tokens", "differs_from_10_15", "final_loss"} | ANSWER_CI,
     "concat": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
                "last_segment_audio_acc", "val_n", "val_text_accuracy", "val_audio_token_accuracy",
-               "val_well_formed", "final_loss"},
+               "val_well_formed", "final_loss", "last_segment_audio_acc_ci"} | ANSWER_CI,
     "codebook": {"variant", "n", "ppl_text", "ppl_linguistic", "ppl_semantic", "ppl_audio",
-                 "aqta_text_accuracy", "final_loss"},
+                 "aqta_text_accuracy", "final_loss", "aqta_text_accuracy_ci"},
     "dpo": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
-            "pairs", "text_margin", "pair_accuracy", "audio_logp"},
-    "merge": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens"},
+            "pairs", "text_margin", "pair_accuracy", "audio_logp"} | ANSWER_CI,
+    "merge": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens"} | ANSWER_CI,
 }
+KEYS = {k: v | {"seeds", "per_item"} for k, v in KEYS.items()}
 CFG = ab.AblationConfig.from_preset("tiny")
 VARIANTS = {"format": list(CFG.formats), "concat": list(CFG.concat_modes), "codebook": list(CFG.streams),
             "dpo": ["sft1", "dpo_masked", "dpo_unmasked"],
@@ -132,3 +134,107 @@ def test_table_is_aligned():
     rows = [{"variant": "a", "x": 0.5, "y": None}, {"variant": "longer", "x": 12.25, "y": 3}]
     lines = ab.format_table(rows).splitlines()
     assert len({len(l) for l in lines}) == 1 and "n/a" in lines[2] and "12.250" in lines[3]
+
+
+def test_rows_carry_per_item_scores_and_intervals_around_their_means(results):
+    _, out = results
+    for name in ab.ABLATIONS:
+        for r in out[name]:
+            assert r["seeds"] == 1
+            for m, vals in r["per_item"].items():
+                if not vals:                                   # audio_only's text channel
+                    assert r[f"{m}_ci"] is None
+                    continue
+                assert len(vals) == r["n"] and r[m] == pytest.approx(sum(vals) / len(vals))
+                lo, hi = r[f"{m}_ci"]
+                assert lo <= r[m] + 1e-9 and r[m] <= hi + 1e-9
+    fmt = {r["variant"]: r for r in out["format"]}
+    assert fmt["ratio_10_15"]["differs_from_10_15"] == 0
+    assert fmt["audio_only"]["differs_from_10_15"] == fmt["audio_only"]["n"]   # no text at all: every answer differs
+    # the concat rows score the test split's multi-segment items plus the extra ones
+    assert out["concat"][0]["n"] >= CFG.multi_test_items
+
+
+def _row(variant, **per_item):
+    return {"variant": variant, "n": len(next(iter(per_item.values()))),
+            **{m: sum(v) / len(v) for m, v in per_item.items()}, "per_item": per_item}
+
+
+def test_combine_seeds_averages_items_and_reports_each_seed():
+    s0 = [_row("a", acc=[1.0, 0.0, 1.0, 1.0]), _row("b", acc=[0.0, 0.0, 1.0, 0.0])]
+    s1 = [_row("a", acc=[1.0, 1.0, 1.0, 0.0]), _row("b", acc=[0.0, 0.0, 0.0, 0.0])]
+    rows = ab.combine_seeds([s0, s1])
+    a = rows[0]
+    assert a["seeds"] == 2 and a["n"] == 4 and a["acc"] == pytest.approx(0.75)
+    assert a["per_item"]["acc"] == [1.0, 0.5, 1.0, 0.5] and a["acc_by_seed"] == [0.75, 0.75]
+    assert a["acc_ci"][0] <= 0.75 <= a["acc_ci"][1]
+    assert rows[1]["acc_by_seed"] == [0.25, 0.0]
+    one = ab.combine_seeds([s0])[0]
+    assert "acc_by_seed" not in one and one["acc"] == 0.75
+    with pytest.raises(ValueError, match="variant order"):
+        ab.combine_seeds([s0, s1[::-1]])
+    with pytest.raises(ValueError, match="same variants"):
+        ab.combine_seeds([s0, s1[:1]])
+
+
+def test_verdicts_follow_the_paired_interval(monkeypatch):
+    monkeypatch.setitem(ab_common.CLAIMS, "toy_claims", [("a", ">", "b", "acc"), ("b", ">", "a", "acc"),
+                                                         ("a", "~", "c", "acc"), ("a", ">", "c", "acc"),
+                                                         ("a", ">", "missing", "acc")])
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(80, generator=g)
+    noise = (torch.rand(80, generator=g) - 0.5) * 0.2
+    rows = [_row("a", acc=(base + 0.1).tolist()), _row("b", acc=base.tolist()), _row("c", acc=(base + 0.1 + noise).tolist())]
+    vs = {v["claim"]: v for v in ab.verdicts("toy_claims", rows)}
+    assert vs["a > b"]["verdict"] == "reproduces" and vs["a > b"]["difference"] == pytest.approx(0.1)
+    assert vs["b > a"]["verdict"] == "contradicts"
+    assert vs["a ~ c"]["verdict"] == "no difference detected" and vs["a > c"]["verdict"] == "undecided"
+    assert "a > missing" not in vs                                 # a variant the rows lack is skipped
+    assert "reproduces" in ab.verdict_table(list(vs.values()))
+
+
+def test_every_paper_claim_names_real_variants_and_metrics(results):
+    _, out = results
+    for name, claims in ab.CLAIMS.items():
+        rows = {r["variant"]: r for r in out[name]}
+        for a, rel, b, metric in claims:
+            assert rel in (">", "~") and a in rows and b in rows, (name, a, b)
+            assert metric in rows[a]["per_item"], (name, metric)
+        assert len(ab.verdicts(name, out[name])) == len(claims)
+
+
+def test_seed_zero_is_the_cached_config_and_other_seeds_train_apart(assets, results, monkeypatch):
+    assert CFG.with_seed(0) == CFG
+    s1 = CFG.with_seed(1)
+    assert (s1.seed, s1.sft.seed, s1.codebook_pretrain.seed, s1.codebook_sft.seed) == (1, 1, 1, 1)
+    root, first = results
+    monkeypatch.setattr(ab_common, "ablation_root", lambda recipe: root / recipe.name)
+    rows = ab.run_ablation("dpo", "tiny", progress=False, assets=assets, seeds=2)
+    by = {r["variant"]: r for r in rows}
+    seed0 = {r["variant"]: r for r in first["dpo"]}
+    assert all(r["seeds"] == 2 for r in rows)
+    for v, r in by.items():      # seed 0's mean is the single-seed run's (served from its cache)
+        assert r["audio_token_accuracy_by_seed"][0] == pytest.approx(seed0[v]["audio_token_accuracy"])
+    assert by["sft1"]["audio_token_accuracy_by_seed"][0] == by["sft1"]["audio_token_accuracy_by_seed"][1]
+    with pytest.raises(ValueError, match="seeds"):
+        ab.run_ablation("dpo", "tiny", assets=assets, seeds=0)
+
+
+def test_multi_segment_test_items_are_new_switches_in_three_conditions(assets):
+    from aqaa_ref.data import multi_segment_test_items
+
+    items = multi_segment_test_items(assets.corpus, 6, progress=False)
+    assert len(items) == 6 and all(it.is_multi_segment and it.split == "test" for it in items)
+    assert [it.condition for it in items] == ["seen", "unseen_voice", "unseen_prosody"] * 2
+    known = {(it.question.key(), it.instruction) for it in assets.corpus.items}
+    assert not any((it.question.key(), it.instruction) in known for it in items)
+    assert len({it.id for it in items}) == 6
+    assert all((assets.corpus.root / r.path).exists() for it in items for r in (it.question_audio, *it.answer_audio))
+    again = multi_segment_test_items(assets.corpus, 6, progress=False)
+    assert [it.to_dict() for it in again] == [it.to_dict() for it in items]      # read back, not redrawn
+    assert not any(it.id.startswith("test-multi") for it in assets.corpus.split("test"))   # the test split is as it was
+
+
+def test_cli_refuses_zero_seeds(capsys):
+    assert main(["ablate", "dpo", "--preset", "tiny", "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from aqaa_ref.data import CorpusConfig, build_corpus, phoneme_tokens
 from aqaa_ref.evaluation.judges import Judges, classifier_accuracy
 from aqaa_ref.evaluation.scoring import (DIMENSIONS, AnswerRecord, EvalResult, calibrate_correctness, dtw_mel_l1,
                                          evaluate, judge_answer, reference_records, style_contrasts)
-from aqaa_ref.metrics import wilson_interval
+from aqaa_ref.metrics import bootstrap_interval, paired_bootstrap, wilson_interval
 from aqaa_ref.viz import radar_plot
 
 matplotlib.use("Agg")
@@ -207,6 +207,37 @@ def test_wilson_interval_known_values():
         assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(11, 10)
+
+
+def test_bootstrap_interval_agrees_with_wilson_and_covers_the_truth():
+    # 0/1 values: on 400 items the percentile bootstrap and Wilson's interval nearly coincide
+    vals = [1.0] * 150 + [0.0] * 250
+    lo, hi = bootstrap_interval(vals, n_boot=4000)
+    wlo, whi = wilson_interval(150, 400)
+    assert lo == pytest.approx(wlo, abs=0.012) and hi == pytest.approx(whi, abs=0.012)
+    assert bootstrap_interval(vals) == bootstrap_interval(vals)            # seeded
+    assert bootstrap_interval([0.4] * 9) == pytest.approx((0.4, 0.4))       # no spread, no width
+    # coverage: intervals from 200 independent samples of Bernoulli(0.3), n = 100, hold 0.3 ~95 % of the time
+    g = torch.Generator().manual_seed(1)
+    hits = sum(lo <= 0.3 <= hi for lo, hi in
+               (bootstrap_interval((torch.rand(100, generator=g) < 0.3).float().tolist(), n_boot=500, seed=k)
+                for k in range(200)))
+    assert 0.88 <= hits / 200 <= 0.99
+    with pytest.raises(ValueError, match="per-item"):
+        bootstrap_interval([])
+
+
+def test_paired_bootstrap_ignores_shared_item_difficulty():
+    g = torch.Generator().manual_seed(0)
+    hard = torch.rand(60, generator=g)                      # per-item difficulty shared by both variants
+    a, b = (hard + 0.05).tolist(), hard.tolist()
+    d, lo, hi = paired_bootstrap(a, b)
+    assert d == pytest.approx(0.05) and lo == pytest.approx(0.05) and hi == pytest.approx(0.05)
+    ua, ub = bootstrap_interval(a), bootstrap_interval(b)
+    assert ua[0] < ub[1]                                    # unpaired, the two intervals overlap
+    assert paired_bootstrap(b, b) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same items"):
+        paired_bootstrap([1.0], [1.0, 0.0])
 
 
 def test_intervals_count_each_group_and_ignore_nan():

@@ -294,6 +294,47 @@ def load_corpus(root) -> Corpus:
     return Corpus(root, items, cfg)
 
 
+def multi_segment_test_items(corpus: Corpus, n: int, progress: bool = True) -> list[Item]:
+    """``n`` extra style-switch test items (answers in two styles), for the concatenation ablation.
+
+    The corpus's test split has few multi-segment items (about a third of one family's seen,
+    unseen-voice and unseen-prosody items: 9 in the toy corpus), too few to tell the
+    concatenation modes apart. These are drawn like test items, a third per condition, with
+    their own seeded generator, never repeating a question the corpus already renders; their
+    audio is written into the corpus folder beside the rest and the list is kept as
+    ``multi_test-<n>.jsonl`` there, so the 324-question test split and every cache key stay as
+    they were. Ids read ``test-multi-<k>-<condition>``.
+    """
+    path = corpus.root / f"multi_test-{n}.jsonl"
+    if path.exists():
+        return [Item.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    cfg = corpus.config
+    rng = random.Random(cfg.seed + 7_919)
+    heldout = heldout_facts(random.Random(cfg.seed + 1), cfg.heldout_fraction, cfg.max_operand)
+    used = {(it.question.key(), it.instruction) for it in corpus.items}
+    conditions = ("seen", "unseen_voice", "unseen_prosody")
+    items: list[Item] = []
+    for k in range(n):
+        cond = conditions[k % len(conditions)]
+        ctx = TaskContext(condition=cond, heldout=heldout, max_operand=cfg.max_operand,
+                          text_instruction_prob=cfg.text_instruction_prob, phrasing=cfg.phrasing, voices=cfg.voices)
+        for _ in range(10_000):
+            item = make_item("voice_instruction_following", rng, ctx)
+            key = (item.question.key(), item.instruction)
+            if item.is_multi_segment and key not in used:
+                break
+        else:
+            raise RuntimeError(f"could not draw {n} distinct multi-segment test items")
+        used.add(key)
+        items.append(replace(item, id=f"test-multi-{k:05d}-{cond}", split="test"))
+    renders = render_all(corpus.root, [s for it in items for s in (it.question, *it.answer)], cfg.sample_rate,
+                         cfg.workers, progress)
+    items = [replace(it, question_audio=renders[it.question.key()], answer_audio=[renders[s.key()] for s in it.answer])
+             for it in items]
+    atomic_write_text(path, "".join(json.dumps(it.to_dict(), ensure_ascii=False) + "\n" for it in items))
+    return items
+
+
 def strided(items: list, limit: int | None) -> list:
     """``limit`` items evenly spaced over ``items``: item ``k * n // limit`` for k < limit (all
     of them when ``limit`` is None, 0 or at least ``len(items)``).

@@ -249,6 +249,17 @@ def _load_safetensors(path):
     return load_file(str(path))
 
 
+def ensure_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
+    """Make ``stage`` loadable by ``assets.load_stage``: nothing to do when the shipped folder
+    has it; otherwise its parents first, then :func:`run_stage` (which only reads the summary
+    of a stage already in the cache). Returns the stage's summary ({} for a shipped stage)."""
+    if assets.is_shipped(stage):
+        return {}
+    for p in PARENTS[stage]:
+        ensure_stage(p, assets, progress)
+    return run_stage(stage, assets, progress)
+
+
 def run_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
     """Run one stage (its parents must be done). Returns its summary (also saved as done.json)."""
     r, d = assets.recipe, assets.recipe.stage_dir(stage)

@@ -2,6 +2,7 @@
 
     python -m aqaa_ref ablate format   --preset toy     # or: run_ablation("format", "toy")
     python -m aqaa_ref ablate all      --preset tiny --limit 8
+    python -m aqaa_ref ablate concat   --seeds 3 --checkpoints checkpoints/toy   # from the shipped stages
 
 Every ablation reuses what the recipe (:mod:`aqaa_ref.training.recipe`) already trained (its
 pre-training, SFT-1, SFT-2 and DPO stages, run first if missing) and trains only its
@@ -46,6 +47,14 @@ dpo (§3.3)          audio-token-masked DPO is needed: unmasked DPO misaligned t
 merge (§3.4)        the paper merges SFT-1 : SFT-2 : DPO = 5 : 5 : 1 and publishes no
                     ablation of the weights. Here: each single checkpoint, 1:1:1 and 5:5:1.
 
+Statistics: every row gives n, and for each metric scored per item a 95 % percentile
+bootstrap interval over the test items (``<metric>_ci``); with ``--seeds N`` the variants are
+trained N times (seeds 0 .. N-1: data order, and initial weights where a variant starts from
+scratch), the columns are seed means, ``<metric>_by_seed`` lists each seed's, and the interval
+is over the seed-averaged item scores. The paper's directions (:data:`CLAIMS`) are then checked
+by a paired bootstrap of the difference between two variants on the same items: a verdict
+("reproduces", "contradicts") is given only where the interval excludes zero, else "undecided".
+
 Time model (printed before training): a batch-32 step of ~300-token sequences takes
 ~1.3 s on the 2 shared CPU cores, i.e. ``seconds_per_token`` = 1.35e-4 per token of a
 step; the estimate is steps x batch x mean example length x that.
@@ -59,8 +68,9 @@ from dataclasses import asdict
 from aqaa_ref.cache import atomic_write_json
 from aqaa_ref.evaluation.ablations.codebook import (SingleStreamTable, codebook_ablation, single_stream_format,
                                                     stream_builder, token_type_perplexity)
-from aqaa_ref.evaluation.ablations.common import (ABLATIONS, PAPER, AblationConfig, _check_name, ablation_root,
-                                                  format_table, paper_direction, result_path)
+from aqaa_ref.evaluation.ablations.common import (ABLATIONS, CLAIMS, PAPER, AblationConfig, _check_name, ablation_root,
+                                                  combine_seeds, format_table, paper_direction, result_path, verdict_table,
+                                                  verdicts)
 from aqaa_ref.evaluation.ablations.concat import concat_ablation
 from aqaa_ref.evaluation.ablations.dpo import dpo_ablation, preference_metrics
 from aqaa_ref.evaluation.ablations.format import format_ablation
@@ -68,7 +78,8 @@ from aqaa_ref.evaluation.ablations.merge import merge_ablation
 from aqaa_ref.formats.answer_format import get_format
 from aqaa_ref.training.recipe import Assets, Recipe
 
-__all__ = ["ABLATIONS", "PAPER", "AblationConfig", "RUNNERS", "SingleStreamTable", "ablation_root", "codebook_ablation",
+__all__ = ["ABLATIONS", "CLAIMS", "PAPER", "AblationConfig", "RUNNERS", "combine_seeds", "verdicts", "verdict_table",
+           "SingleStreamTable", "ablation_root", "codebook_ablation",
            "concat_ablation", "dpo_ablation", "format_ablation", "format_table", "get_format", "merge_ablation",
            "paper_direction", "preference_metrics", "result_path", "run_ablation", "single_stream_format",
            "stream_builder", "token_type_perplexity"]
@@ -78,28 +89,47 @@ RUNNERS = {"format": format_ablation, "concat": concat_ablation, "codebook": cod
 
 
 def run_ablation(name: str, preset: str = "toy", limit: int | None = None, progress: bool = True,
-                 assets: Assets | None = None, config: AblationConfig | None = None):
-    """Run one ablation (or "all") on a recipe preset; print its table. Returns its rows
-    (for "all": {name: rows})."""
+                 assets: Assets | None = None, config: AblationConfig | None = None, seeds: int = 1,
+                 checkpoints=None):
+    """Run one ablation (or "all") on a recipe preset, ``seeds`` times (variants trained under
+    seeds 0 .. seeds-1; seed 0 is the cached single-seed run); print its table with intervals
+    and the paper's claims checked against them. Returns its rows (for "all": {name: rows}).
+
+    ``checkpoints``: a shipped folder whose tokenizers and stages the ablation starts from
+    (only its own variants train), instead of the recipe's cache."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
     if name == "all":
-        assets = assets or Assets(Recipe.from_preset(preset), progress)
-        return {n: run_ablation(n, preset, limit, progress, assets, config) for n in ABLATIONS}
+        assets = assets or Assets(Recipe.from_preset(preset), progress, pretrained=checkpoints)
+        return {n: run_ablation(n, preset, limit, progress, assets, config, seeds, checkpoints) for n in ABLATIONS}
     _check_name(name)
     cfg = config or AblationConfig.from_preset(preset)
-    assets = assets or Assets(Recipe.from_preset(preset), progress)
+    assets = assets or Assets(Recipe.from_preset(preset), progress, pretrained=checkpoints)
+    # the merge trains nothing: every seed would give the same rows
+    n_seeds = 1 if name == "merge" else seeds
     t0 = time.perf_counter()
-    rows = RUNNERS[name](assets, cfg, limit, progress)
+    runs, seconds_by_seed = [], []
+    for seed in range(n_seeds):
+        ts = time.perf_counter()
+        runs.append(RUNNERS[name](assets, cfg.with_seed(seed), limit, progress))
+        seconds_by_seed.append(time.perf_counter() - ts)
+    rows = combine_seeds(runs)
+    vs = verdicts(name, rows)
     seconds = time.perf_counter() - t0
-    print(f"\nablation {name} (recipe {assets.recipe.name}, {seconds:.0f} s)")
+    print(f"\nablation {name} (recipe {assets.recipe.name}, {n_seeds} seed(s), {seconds:.0f} s)")
     print(f"paper: {PAPER[name]}")
     print(format_table(rows))
+    if vs:
+        print("paper's claims, paired bootstrap over the items (95 %):")
+        print(verdict_table(vs))
     out = result_path(name, preset)
     old = json.loads(out.read_text()) if out.exists() else None
     if not (old and old["rows"] == json.loads(json.dumps(rows))):
         # rewritten only when the rows changed: a call served from the cache keeps the
         # recorded wall time of the run that trained the variants
-        atomic_write_json(out, {"ablation": name, "preset": preset, "limit": limit or cfg.limit,
-                                "seconds": seconds, "paper": PAPER[name],
-                                "config": asdict(cfg), "rows": rows})
+        atomic_write_json(out, {"ablation": name, "preset": preset, "limit": limit or cfg.limit, "seeds": n_seeds,
+                                "checkpoints": str(checkpoints) if checkpoints else None,
+                                "seconds": seconds, "seconds_by_seed": seconds_by_seed, "paper": PAPER[name],
+                                "config": asdict(cfg), "rows": rows, "verdicts": vs})
         print(f"wrote {out}")
     return rows

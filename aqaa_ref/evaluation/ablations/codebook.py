@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from aqaa_ref.backbone.model import Step1ForCausalLM
 from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, Variant, _builder, _eval_estimate, _generate_cached,
                                                   _train_key, _variant_dir, train_variants)
@@ -84,6 +85,15 @@ def token_type_perplexity(model, examples: list[dict], builder: SequenceBuilder,
     return {k: (math.exp(s / n) if n else None) for k, (s, n) in sums.items()}
 
 
+def _initial_model(assets: Assets, seed: int):
+    """The from-scratch backbone of a codebook variant: the recipe's initialisation for seed 0,
+    another draw for every other seed."""
+    if seed == 0:
+        return assets.new_model()
+    torch.manual_seed(assets.recipe.seed * 1_000_003 + seed)
+    return Step1ForCausalLM(assets.recipe.backbone)
+
+
 def codebook_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, progress: bool = True) -> list:
     """Dual vs linguistic-only vs semantic-only audio tokens, each pre-trained and SFT'd from scratch."""
     r = assets.recipe
@@ -94,7 +104,7 @@ def codebook_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = N
     for s in cfg.streams:
         b = builders[s]
         pd = _variant_dir(r, "codebook", f"{s}-pretrain", common, s, _train_key(cfg.codebook_pretrain))
-        pre.append(Variant(f"{s}-pretrain", pd, assets.new_model,
+        pre.append(Variant(f"{s}-pretrain", pd, lambda: _initial_model(assets, cfg.seed),
                            lambda b=b: pretrain_examples(b, assets.corpus, r.pretrain_mix, r.seed), cfg.codebook_pretrain))
         sd = _variant_dir(r, "codebook", f"{s}-sft", pd.name, [it.id for it in train_items],
                           cfg.codebook_aqta_fraction, _train_key(cfg.codebook_sft))
@@ -114,8 +124,9 @@ def codebook_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = N
         model = load_weights(assets.new_model(), v.out_dir).eval()
         ppl = token_type_perplexity(model, [b.sft_example(it) for it in items], b, cfg.eval_batch_size)
         ans = _generate_cached(r, v.out_dir.name, lambda: model, b, items, cfg, output="text")
-        acc = sum(s.text_correct for s in score_answers(b, items, ans)) / max(1, len(items))
+        right = [float(s.text_correct) for s in score_answers(b, items, ans)]
         rows.append({"variant": v.name, "n": len(items), "ppl_text": ppl["text"], "ppl_linguistic": ppl["linguistic"],
-                     "ppl_semantic": ppl["semantic"], "ppl_audio": ppl["audio"], "aqta_text_accuracy": acc,
-                     "final_loss": v.info()["final_loss"]})
+                     "ppl_semantic": ppl["semantic"], "ppl_audio": ppl["audio"],
+                     "aqta_text_accuracy": sum(right) / max(1, len(items)), "final_loss": v.info()["final_loss"],
+                     "per_item": {"aqta_text_accuracy": right}})
     return rows

@@ -1,5 +1,6 @@
 """What the five ablations share: their config, the paper's directions, variant training and
-caching, memoised generation and scoring, the table printer (see the package docstring)."""
+caching, memoised generation and scoring, seeds and intervals, the table printer (see the
+package docstring)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
 from aqaa_ref.formats.answer_format import Format, get_format
 from aqaa_ref.inference.generation import generate_answers, score_answers, summarize
+from aqaa_ref.metrics import bootstrap_interval, paired_bootstrap
 from aqaa_ref.training.loop import TrainConfig, train
 from aqaa_ref.training.recipe import Assets, Recipe
 from aqaa_ref.training.sequences import AudioTable, SequenceBuilder, sft_examples
@@ -32,6 +34,25 @@ PAPER = {
                 "(semantic-only -> dual, 3B); linguistic-only: high perplexity",
     "dpo": "masked DPO needed: unmasked DPO misaligned text and audio and damaged audio generation (no numbers)",
     "merge": "5:5:1 (SFT-1:SFT-2:DPO) is the paper's choice; no ablation of the weights is published",
+}
+
+
+#: the paper's directions as checkable claims: (variant, ">" or "~", other variant, metric). ">":
+#: the first is better; "~": the two are close (the paper's text-CoT against 10:15). The merge
+#: has no published ablation: its claims are the recipe's premise, that 5:5:1 beats each part.
+CLAIMS = {
+    "format": [("ratio_10_15", ">", "audio_only", "audio_token_accuracy"),
+               ("ratio_10_15", ">", "ratio_6_50", "audio_token_accuracy"),
+               ("ratio_10_15", ">", "ratio_3_5", "audio_token_accuracy"),
+               ("ratio_10_15", "~", "text_cot", "audio_token_accuracy")],
+    "concat": [("marker_preserving", ">", "marker_removal", "audio_token_accuracy"),
+               ("marker_removal", ">", "pre_interleaved", "audio_token_accuracy"),
+               ("marker_preserving", ">", "marker_removal", "last_segment_audio_acc")],
+    "codebook": [("dual", ">", "semantic", "aqta_text_accuracy"),
+                 ("dual", ">", "linguistic", "aqta_text_accuracy")],
+    "dpo": [("dpo_masked", ">", "dpo_unmasked", "audio_token_accuracy")],
+    "merge": [("merge_5_5_1", ">", "sft1", "text_accuracy"), ("merge_5_5_1", ">", "sft2", "text_accuracy"),
+              ("merge_5_5_1", ">", "dpo", "text_accuracy")],
 }
 
 
@@ -61,12 +82,14 @@ class AblationConfig:
     codebook_aqta_fraction: float = 0.5      # AQTA is what codebook answers are scored on
     train_items: int | None = None           # strided subset of train items for variant SFT (None: all)
     concat_single_items: int | None = 800    # single-segment items beside all multi-segment ones
-    min_multi_items: int = 20                # fewer multi-segment test items than this: say so
+    min_multi_items: int = 60                # fewer multi-segment test items than this: say so
+    multi_test_items: int = 72               # style-switch test items drawn beside the test split's own
     formats: tuple = ("audio_only", "ratio_6_50", "ratio_3_5", "text_cot", "ratio_10_15")
     concat_modes: tuple = ("pre_interleaved", "marker_removal", "marker_preserving")
     streams: tuple = ("dual", "linguistic", "semantic")
     merges: tuple = ((5.0, 5.0, 1.0), (1.0, 1.0, 1.0))
     limit: int = 64                          # strided test items scored per variant
+    seed: int = 0                            # the variants' training seed (see with_seed)
     max_new_tokens: int = 256
     eval_batch_size: int = 32
     seconds_per_token: float = 1.3 / (32 * 300)   # fwd+bwd, 2 shared CPU cores, toy backbone
@@ -77,6 +100,13 @@ class AblationConfig:
         kw = presets.preset("ablation", name)
         kw = {k: TrainConfig(**v) if isinstance(v, dict) else v for k, v in kw.items()}
         return cls(**{"name": name, **kw, **overrides})
+
+    def with_seed(self, seed: int) -> "AblationConfig":
+        """The same ablation with every variant trained under ``seed``: the data order of each
+        stage, and the initial weights where a variant starts from scratch. Seed 0 is the
+        config as it was, so its variants keep their cache keys."""
+        return replace(self, seed=seed, **{k: replace(getattr(self, k), seed=seed)
+                                           for k in ("sft", "codebook_pretrain", "codebook_sft")})
 
 
 # ----------------------------------------------------------------------------- caching, training
@@ -167,12 +197,79 @@ def _generate_cached(recipe: Recipe, key, load_model, builder, items, cfg: Ablat
 
 def _answer_row(builder, items, answers) -> dict:
     """Scores of generated answers. well_formed: ended with <|EOT|> and parsed with no issue
-    (a truncated answer is not counted, even when its prefix is clean)."""
+    (a truncated answer is not counted, even when its prefix is clean). ``per_item`` keeps
+    each item's text and audio-token scores, for the intervals and the paired comparisons."""
     scores = score_answers(builder, items, answers)
     s, n = summarize(scores), max(1, len(scores))
     return {"n": s["n"], "text_accuracy": s["text_accuracy"], "audio_token_accuracy": s["audio_token_accuracy"],
             "well_formed": sum(x.well_formed for x in scores) / n,
-            "answer_tokens": sum(map(len, answers)) / n}
+            "answer_tokens": sum(map(len, answers)) / n,
+            "per_item": {"text_accuracy": [float(x.text_correct) for x in scores],
+                         "audio_token_accuracy": [float(x.audio_token_accuracy) for x in scores]}}
+
+
+# ----------------------------------------------------------------------------- seeds and intervals
+
+def combine_seeds(runs: list[list[dict]], level: float = 0.95) -> list[dict]:
+    """One ablation's rows from each seed -> one row per variant.
+
+    A float column becomes its mean over the seeds; every metric with per-item scores gains
+    ``<metric>_ci``, a percentile bootstrap interval over the test items of the seed-averaged
+    item scores (:func:`aqaa_ref.metrics.bootstrap_interval`), and with more than one seed
+    ``<metric>_by_seed``, each seed's mean, so the seed-to-seed spread is shown beside the
+    item-to-item one. ``per_item`` holds the seed-averaged item scores (for :func:`verdicts`).
+    """
+    if not runs or any(len(r) != len(runs[0]) for r in runs):
+        raise ValueError("every seed must give the same variants")
+    out = []
+    for rows in zip(*runs):
+        if len({r["variant"] for r in rows}) != 1:
+            raise ValueError(f"seeds disagree on the variant order: {[r['variant'] for r in rows]}")
+        row: dict = {"variant": rows[0]["variant"], "seeds": len(rows)}
+        for k, v in rows[0].items():
+            if k in ("variant", "per_item"):
+                continue
+            vals = [r[k] for r in rows]
+            row[k] = sum(vals) / len(vals) if isinstance(v, float) and None not in vals else v
+        per = {}
+        for m, first in rows[0].get("per_item", {}).items():
+            cols = [r["per_item"][m] for r in rows]
+            per[m] = [sum(xs) / len(xs) for xs in zip(*cols)] if first else []
+            row[f"{m}_ci"] = list(bootstrap_interval(per[m], level)) if per[m] else None
+            if len(rows) > 1:
+                row[f"{m}_by_seed"] = [sum(c) / len(c) for c in cols] if per[m] else None
+        row["per_item"] = per
+        out.append(row)
+    return out
+
+
+def verdicts(name: str, rows: list[dict], level: float = 0.95) -> list[dict]:
+    """The paper's claims (:data:`CLAIMS`) checked on the rows, by a paired bootstrap over items.
+
+    ">" claims: ``reproduces`` when the interval of (variant - other) lies above 0,
+    ``contradicts`` when it lies below, ``undecided`` when it holds 0. "~" claims: ``contradicts``
+    when the interval excludes 0, else ``no difference detected``. A claim whose variants or
+    metric are missing from the rows is skipped."""
+    by = {r["variant"]: r for r in rows}
+    out = []
+    for a, rel, b, metric in CLAIMS.get(name, []):
+        pa, pb = (by.get(v, {}).get("per_item", {}).get(metric) for v in (a, b))
+        if not pa or not pb:
+            continue
+        d, lo, hi = paired_bootstrap(pa, pb, level)
+        if rel == ">":
+            verdict = "reproduces" if lo > 0 else "contradicts" if hi < 0 else "undecided"
+        else:
+            verdict = "contradicts" if lo > 0 or hi < 0 else "no difference detected"
+        out.append({"claim": f"{a} {rel} {b}", "metric": metric, "n": len(pa), "difference": d,
+                    "ci": [lo, hi], "verdict": verdict})
+    return out
+
+
+def verdict_table(vs: list[dict]) -> str:
+    """Verdicts -> aligned lines: claim, metric, difference [interval], verdict."""
+    return "\n".join(f"  {v['claim']:<40} {v['metric']:<24} {v['difference']:+.3f} "
+                     f"[{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]  n={v['n']:<4} {v['verdict']}" for v in vs)
 
 
 def _eval_estimate(n_items: int, n_models: int, cfg: AblationConfig) -> str:
@@ -198,12 +295,24 @@ def _sft_variant(assets: Assets, ablation: str, name: str, builder: SequenceBuil
                    lambda: sft_examples(builder, items, aqta_fraction, r.seed), cfg.sft)
 
 
+def _cell(v) -> str:
+    """One table cell: floats to 3 decimals, None as n/a, a list of floats as a/b/c."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, (list, tuple)):
+        return "/".join(_cell(x) for x in v)
+    return str(v)
+
+
 def format_table(rows: list[dict]) -> str:
-    """Rows -> an aligned text table (floats to 3 decimals, None as n/a)."""
+    """Rows -> an aligned text table (floats to 3 decimals, None as n/a, lists as a/b/c; the
+    per-item scores are not printed)."""
     if not rows:
         return "(no rows)"
-    cols = list(rows[0])
-    cell = lambda v: "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    cols = [c for c in rows[0] if c != "per_item"]
+    cell = _cell
     cells = [[cell(r.get(c)) for c in cols] for r in rows]
     width = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(cols)]
     line = lambda xs: "  ".join(x.rjust(w) if k else x.ljust(w) for k, (x, w) in enumerate(zip(xs, width)))  # noqa: E731

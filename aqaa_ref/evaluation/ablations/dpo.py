@@ -13,7 +13,7 @@ from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _
                                                   scores_dir)
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.training.dpo import kept_positions, sequence_logps
-from aqaa_ref.training.recipe import Assets, run_stage
+from aqaa_ref.training.recipe import Assets, ensure_stage
 from aqaa_ref.training.sequences import pad_collate, preference_pairs
 
 
@@ -46,16 +46,15 @@ def preference_metrics(model, pairs: list[dict], vocab, batch_size: int = 16) ->
 def dpo_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, progress: bool = True) -> list:
     """Masked vs unmasked DPO from SFT-1 (the recipe's DPO settings; only the mask differs)."""
     r = assets.recipe
-    for s in ("pretrain", "sft1"):
-        run_stage(s, assets, progress)
+    ensure_stage("sft1", assets, progress)
     flavours = {}
     for masked in (True, False):
         a = copy.copy(assets)
-        a.recipe = replace(r, dpo_masked=masked)
-        if not (a.recipe.stage_dir("dpo") / "done.json").exists():
-            print(f"training DPO ({'masked' if masked else 'unmasked'}, {a.recipe.dpo.steps} steps of "
-                  f"{a.recipe.dpo.batch_size} pairs, plus one reference pass over every train pair)")
-        run_stage("dpo", a, progress)
+        a.recipe = replace(r, dpo_masked=masked, dpo=replace(r.dpo, seed=cfg.seed))
+        if not a.is_shipped("dpo") and not (a.recipe.stage_dir("dpo") / "done.json").exists():
+            print(f"training DPO ({'masked' if masked else 'unmasked'}, seed {cfg.seed}, {a.recipe.dpo.steps} steps "
+                  f"of {a.recipe.dpo.batch_size} pairs, plus one reference pass over every train pair)")
+        ensure_stage("dpo", a, progress)
         flavours["dpo_masked" if masked else "dpo_unmasked"] = a
     items = strided(assets.corpus.split("test"), limit or cfg.limit)
     print(_eval_estimate(len(items), 3, cfg) + " and held-out preference pairs")

@@ -5,7 +5,7 @@ from aqaa_ref.cache import config_hash
 from aqaa_ref.data import strided
 from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _eval_estimate, _generate_cached)
 from aqaa_ref.training.merge import merge_state_dicts
-from aqaa_ref.training.recipe import Assets, run_stage
+from aqaa_ref.training.recipe import Assets, ensure_stage
 
 
 # ----------------------------------------------------------------------------- 5. merge
@@ -14,8 +14,8 @@ def merge_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None
     """Each of SFT-1, SFT-2, DPO alone vs their weighted averages (no training)."""
     r = assets.recipe
     parents = ("sft1", "sft2", "dpo")
-    for s in ("pretrain", *parents):
-        run_stage(s, assets, progress)
+    for s in parents:
+        ensure_stage(s, assets, progress)
     items = strided(assets.corpus.split("test"), limit or cfg.limit)
     print(_eval_estimate(len(items), len(parents) + len(cfg.merges), cfg))
     sds: dict = {}
