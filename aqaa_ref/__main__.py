@@ -11,6 +11,8 @@
                          DPO, merge, vocoder; then score held-out questions per stage:  --preset tiny|toy
     export DIR           write the recipe's trained models as a shipped checkpoint folder
                          (aqaa_ref.checkpoints; float16 weights, provenance.json)
+    retrain-flow DIR     another flow vocoder for a shipped folder (--set steps=8000), trained on
+                         its tokenizer's codes and stored in place of the shipped one
     ablate NAME          the paper's ablations at toy scale (format, concat, codebook, dpo, merge,
                          all), trained on top of the shipped stages (--train: the recipe's
                          cached ones) and printed as tables with 95 % intervals and the
@@ -296,6 +298,20 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_retrain_flow(args) -> int:
+    from aqaa_ref.checkpoints import folder_sizes, is_shipped, retrain_flow
+
+    if not is_shipped(args.folder):
+        raise ValueError(f"{args.folder}: not a shipped checkpoint folder (no aqaa.json)")
+    before = folder_sizes(args.folder)["vocoder/flow"]
+    record = {"command": " ".join(["python -m aqaa_ref", *sys.argv[1:]])}
+    if args.measured:
+        record["measured"] = args.measured
+    after = retrain_flow(args.folder, args.set, args.preset, record, progress=not args.quiet)["vocoder/flow"]
+    print(f"{args.folder}: vocoder/flow replaced ({', '.join(args.set)}); {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    return 0
+
+
 def _cmd_store_int8(args) -> int:
     from aqaa_ref.checkpoints import folder_sizes, store_int8
 
@@ -394,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     q8.add_argument("components", nargs="+", choices=INT8_CHOICES)
     q8.add_argument("--measured", default=None, help="where the measurement that justifies it is recorded")
     q8.set_defaults(func=_cmd_store_int8)
+    rf = sub.add_parser("retrain-flow", help="train (or take from the cache) another flow vocoder on a shipped "
+                        "folder's tokenizer codes and store it there in place of the shipped one")
+    rf.add_argument("folder", help="e.g. checkpoints/toy")
+    rf.add_argument("--set", action="append", default=[], required=True, metavar="FIELD=VALUE",
+                    help="a VocoderConfig field, e.g. --set steps=8000")
+    rf.add_argument("--preset", default="toy", choices=["tiny", "toy"])
+    rf.add_argument("--measured", default=None, help="where the measurement that justifies it is recorded")
+    rf.add_argument("--quiet", action="store_true")
+    rf.set_defaults(func=_cmd_retrain_flow)
     data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="build (or reuse) a corpus")
     b.add_argument("--preset", default="toy", choices=["tiny", "toy", "large"])

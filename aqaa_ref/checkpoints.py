@@ -270,6 +270,35 @@ def store_int8(folder, components, record: dict | None = None) -> dict[str, int]
     return folder_sizes(folder)
 
 
+def retrain_flow(folder, overrides, preset: str = "toy", record: dict | None = None, progress: bool = True) -> dict:
+    """Give a shipped folder another flow vocoder: the recipe's vocoder config with ``overrides``
+    (``VocoderConfig`` fields, ``["steps=8000"]``), trained on the folder's own tokenizer codes
+    (or taken from the cache, where ``benchmarks/bench_vocoder_ceiling.py --checkpoints`` leaves
+    it), stored in place of the shipped flow in the folder's dtype (int8 when the folder stores
+    the flow so). Nothing else changes. ``provenance.json`` gains ``"flow"``: the overrides, the
+    training seconds and ``record``. Returns :func:`folder_sizes`."""
+    from aqaa_ref.overrides import apply_overrides
+    from aqaa_ref.training.recipe import Assets, Recipe
+    from aqaa_ref.vocoder.train import load_or_train_vocoder, vocoder_dir
+
+    folder = Path(folder)
+    meta = read_json(folder / "aqaa.json", "the pipeline's settings")
+    recipe = Recipe.from_preset(preset)
+    cfg = apply_overrides(recipe.vocoder, list(overrides))
+    assets = Assets(recipe, progress, pretrained=folder)
+    flow = load_or_train_vocoder(assets.corpus, assets.dual, cfg, progress)
+    int8 = "vocoder/flow" in meta.get("int8", [])
+    _copy_component(vocoder_dir(assets.corpus, assets.dual, cfg), folder / "vocoder" / "flow", "model.safetensors",
+                    getattr(torch, meta.get("dtype", "float16")), int8=int8)
+    prov_path = folder / "provenance.json"
+    prov = read_json(prov_path, "the provenance") if prov_path.exists() else {}
+    info = {"overrides": list(overrides), "preset": preset, "trained_on": "this folder's dual tokenizer's codes",
+            "train_seconds": flow.train_info.get("train_seconds"), "stored": "int8 from float32" if int8 else
+            meta.get("dtype", "float16")} | (record or {})
+    atomic_write_json(prov_path, prov | {"flow": info})
+    return folder_sizes(folder)
+
+
 # ----------------------------------------------------------------------------- load
 
 def layout(folder) -> dict:

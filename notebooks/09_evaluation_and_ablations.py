@@ -313,11 +313,10 @@ plt.tight_layout(); plt.show()
 import contextlib
 import io
 import json
-from aqaa_ref.evaluation.ablations import PAPER
-from aqaa_ref.evaluation.ablations.common import format_table
+from aqaa_ref.evaluation.ablations import PAPER, format_table, verdict_table, verdicts
 
-RECORDED = SHIPPED.parent.parent / "benchmarks" / "results"   # the tables `ablate all` recorded (in this repository)
-BINARY = ("text_accuracy", "aqta_text_accuracy")               # 0/1 per item: these get Wilson intervals
+RECORDED = SHIPPED.parent.parent / "benchmarks" / "results"   # the tables `ablate` recorded (in this repository)
+BINARY = ("text_accuracy", "aqta_text_accuracy")               # 0/1 per item: Wilson where no bootstrap was recorded
 
 
 def variant_first(rows):
@@ -326,52 +325,64 @@ def variant_first(rows):
             for r in rows]
 
 
-results = {}
+def interval(row, metric):
+    """The row's recorded bootstrap interval for ``metric``, else Wilson's for a 0/1 metric, else None."""
+    if row.get(metric) is None:
+        return None
+    if row.get(f"{metric}_ci"):
+        return tuple(row[f"{metric}_ci"])
+    if metric in BINARY:
+        return wilson_interval(round(row[metric] * row["n"]), row["n"])
+    return None
+
+
+results, claims, recorded = {}, {}, {}
 for name in ABLATIONS:
     if QUICK:                                                  # CI: the tiny variants, trained here
         with contextlib.redirect_stdout(io.StringIO()):        # (their training log)
             results[name] = variant_first(run_ablation(name, "tiny", progress=False))
+        claims[name] = verdicts(name, results[name])
         print(f"ablation {name}: tiny variants trained just now (quick mode: a few steps, no finding to read)")
     else:
-        rec = json.loads((RECORDED / f"ablation_{name}_toy.json").read_text())
-        results[name] = variant_first(rec["rows"])
-        print(f"ablation {name}: RECORDED by `python -m aqaa_ref ablate {name}` in an earlier run "
-              f"(benchmarks/results/ablation_{name}_toy.json; {rec['seconds'] / 60:.0f} min to train and score)")
+        rec = recorded[name] = json.loads((RECORDED / f"ablation_{name}_toy.json").read_text())
+        results[name], claims[name] = variant_first(rec["rows"]), rec.get("verdicts", [])
+        print(f"ablation {name}: RECORDED by `python -m aqaa_ref ablate {name}` "
+              f"(benchmarks/results/ablation_{name}_toy.json; {rec.get('seeds', 1)} seed(s), "
+              f"{rec['seconds'] / 60:.0f} min to train and score"
+              f"{', from the shipped stages' if rec.get('checkpoints') else ', an earlier toy training run'})")
     print(f"paper: {PAPER[name]}")
     print(format_table(results[name]))
-    for metric in (m for m in BINARY if m in results[name][0]):
-        cells = []
-        for r in results[name]:
-            if r[metric] is None:
-                cells.append(f"{r['variant']} n/a")
-                continue
-            lo, hi = wilson_interval(round(r[metric] * r["n"]), r["n"])
-            cells.append(f"{r['variant']} {r[metric]:.2f} [{lo:.2f}, {hi:.2f}]")
-        print(f"{metric}, 95 % intervals (n per row as above): " + "; ".join(cells))
+    if "per_item" not in results[name][0]:                     # an older recording: Wilson intervals only
+        for metric in (m for m in BINARY if m in results[name][0]):
+            cells = [f"{r['variant']} " + ("n/a" if interval(r, metric) is None else
+                     "{:.2f} [{:.2f}, {:.2f}]".format(r[metric], *interval(r, metric))) for r in results[name]]
+            print(f"{metric}, 95 % Wilson intervals: " + "; ".join(cells))
+    if claims[name]:
+        print("the paper's claims, paired bootstrap over the same items (95 %):")
+        print(verdict_table(claims[name]))
     print()
 
 # %%
 fig, axes = plt.subplots(1, 5, figsize=(20, 4.2), sharey=True)
 PANELS = [("format", "audio_token_accuracy"), ("concat", "audio_token_accuracy"), ("codebook", "aqta_text_accuracy"),
-          ("dpo", "text_accuracy"), ("merge", "text_accuracy")]
+          ("dpo", "audio_token_accuracy"), ("merge", "text_accuracy")]
 for ax, (name, metric) in zip(axes, PANELS):
     rows = results[name]
     vals = [r[metric] if r.get(metric) is not None else float("nan") for r in rows]
-    lo_hi = [wilson_interval(round(v * r["n"]), r["n"]) if metric in BINARY and v == v else (v, v)
-             for v, r in zip(vals, rows)]
-    err = [[v - lo if v == v else 0 for v, (lo, _) in zip(vals, lo_hi)],
-           [hi - v if v == v else 0 for v, (_, hi) in zip(vals, lo_hi)]]
-    ax.bar(range(len(rows)), vals, color=[f"C{i}" for i in range(len(rows))],
-           yerr=err if metric in BINARY else None, capsize=3)
-    for i, (v, (_, hi)) in enumerate(zip(vals, lo_hi)):
+    ivs = [interval(r, metric) or (v, v) for v, r in zip(vals, rows)]
+    err = [[v - lo if v == v else 0 for v, (lo, _) in zip(vals, ivs)],
+           [hi - v if v == v else 0 for v, (_, hi) in zip(vals, ivs)]]
+    ax.bar(range(len(rows)), vals, color=[f"C{i}" for i in range(len(rows))], yerr=err, capsize=3)
+    for i, (v, (_, hi)) in enumerate(zip(vals, ivs)):
         ax.text(i, (0 if v != v else hi) + 0.015, "n/a" if v != v else f"{v:.2f}", ha="center", fontsize=7)
     ax.set_xticks(range(len(rows)), [r["variant"] for r in rows], rotation=35, ha="right", fontsize=8)
     ax.set_xlabel("variant")
-    ax.set_title(f"{name}: {metric}\n(n = {rows[0]['n']} items per variant"
-                 f"{', 95 % intervals' if metric in BINARY else ', no interval'})", fontsize=9)
+    has = any(interval(r, metric) for r in rows)
+    ax.set_title(f"{name}: {metric}\n(n = {rows[0]['n']} items, {rows[0].get('seeds', 1)} seed(s)"
+                 f"{', 95 % intervals' if has else ', no interval'})", fontsize=9)
 axes[0].set_ylabel("accuracy (shared axis)"); axes[0].set_ylim(0, 1)
 fig.suptitle("tiny variants trained here (quick mode)" if QUICK else
-             "recorded ablation tables (an earlier toy run, benchmarks/results)", fontsize=10)
+             "recorded ablation tables (benchmarks/results)", fontsize=10)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]

@@ -134,6 +134,10 @@ def test_table_is_aligned():
     rows = [{"variant": "a", "x": 0.5, "y": None}, {"variant": "longer", "x": 12.25, "y": 3}]
     lines = ab.format_table(rows).splitlines()
     assert len({len(l) for l in lines}) == 1 and "n/a" in lines[2] and "12.250" in lines[3]
+    rows = [{"variant": "a", "acc": 0.5, "acc_ci": [0.25, 0.75], "acc_by_seed": [0.4, 0.6], "per_item": {"acc": [1.0]}}]
+    head, _, body = ab.format_table(rows).splitlines()
+    assert head.split() == ["variant", "acc", "acc_by_seed"]             # the interval shares the metric's cell
+    assert "0.500 [0.250, 0.750]" in body and "0.400/0.600" in body and "per_item" not in head
 
 
 def test_rows_carry_per_item_scores_and_intervals_around_their_means(results):

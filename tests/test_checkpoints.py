@@ -223,3 +223,27 @@ def test_the_cli_offers_exactly_the_int8_components_the_library_stores():
     from aqaa_ref.__main__ import INT8_CHOICES
 
     assert INT8_CHOICES == ck.INT8_OPTIONS
+
+
+def test_retrain_flow_replaces_only_the_flow_and_records_how(exported, tmp_path, capsys):
+    recipe, _, out = exported
+    folder = tmp_path / "shipped"
+    shutil.copytree(out[torch.float16][0], folder)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    old = ck.load_vocoder(folder).flow
+    sizes = ck.retrain_flow(folder, ["steps=25"], preset="tiny", record={"why": "test"}, progress=False)
+    new = ck.load_vocoder(folder).flow
+    assert (old.cfg.steps, new.cfg.steps) == (recipe.vocoder.steps, 25)
+    assert any(not torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+    changed = {p for p, b in before.items() if (folder / p).read_bytes() != b}
+    assert {str(p) for p in changed} <= {"vocoder/flow/model.safetensors", "vocoder/flow/config.json", "provenance.json"}
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["flow"]["overrides"] == ["steps=25"] and prov["flow"]["why"] == "test"
+    assert prov["flow"]["stored"] == "int8 from float32" and prov["note"] == "test"      # the rest kept
+    weights = folder / "vocoder/flow/model.safetensors"                                  # same shapes, same bytes
+    assert weights.stat().st_size == (out[torch.float16][0] / "vocoder/flow/model.safetensors").stat().st_size
+    assert sizes["total"] == ck.folder_sizes(folder)["total"]
+    assert main(["retrain-flow", str(tmp_path / "nope"), "--set", "steps=3", "--preset", "tiny"]) == 2
+    assert "not a shipped checkpoint folder" in capsys.readouterr().err
+    assert main(["retrain-flow", str(folder), "--set", "stepz=3", "--preset", "tiny", "--quiet"]) == 2
+    assert "stepz" in capsys.readouterr().err

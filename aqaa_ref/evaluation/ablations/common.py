@@ -308,12 +308,19 @@ def _cell(v) -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Rows -> an aligned text table (floats to 3 decimals, None as n/a, lists as a/b/c; the
-    per-item scores are not printed)."""
+    per-item scores are not printed). A metric's interval ``<metric>_ci`` is printed in the
+    metric's own cell, ``0.420 [0.350, 0.500]``."""
     if not rows:
         return "(no rows)"
-    cols = [c for c in rows[0] if c != "per_item"]
-    cell = _cell
-    cells = [[cell(r.get(c)) for c in cols] for r in rows]
+    cols = [c for c in rows[0] if c != "per_item" and not (c.endswith("_ci") and c[:-3] in rows[0])]
+
+    def cell(r, c):
+        ci = r.get(f"{c}_ci")
+        if ci is not None and r.get(c) is not None:
+            return f"{r[c]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+        return _cell(r.get(c))
+
+    cells = [[cell(r, c) for c in cols] for r in rows]
     width = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(cols)]
     line = lambda xs: "  ".join(x.rjust(w) if k else x.ljust(w) for k, (x, w) in enumerate(zip(xs, width)))  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in width]), *map(line, cells)])
