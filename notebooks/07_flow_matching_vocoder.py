@@ -48,7 +48,8 @@ roadmap(7);  # noqa: E703
 # **What this notebook does.** (1) Flow matching on 2-D points, then the library's sampler on the
 # same field. (2) The U-Net. (3)-(7) The trained toy models shipped in `checkpoints/toy/` (dual
 # tokenizer, flow vocoder, mel-to-wave model, recognizer; trained by `python -m aqaa_ref train
-# --preset toy`, the flow alone in 43 CPU-minutes): trajectories from noise to a mel, resynthesis
+# --preset toy`, the flow then trained again for 8,000 steps in 27 CPU-minutes by `python -m
+# aqaa_ref retrain-flow checkpoints/toy --set steps=8000`): trajectories from noise to a mel, resynthesis
 # of held-out speech beside the original, steps and guidance, streaming. Numbers over the whole
 # test split are in `benchmarks/bench_vocoder.py` and `benchmarks/bench_vocoder_ceiling.py`.
 
@@ -225,6 +226,8 @@ flow, m2w = voc.flow, voc.mel2wav
 rec = checkpoints.load_recognizer(SHIPPED)
 print(f"shipped models loaded in {time.time() - t0:.1f} s")
 trained = json.loads((SHIPPED / "provenance.json").read_text())["training_seconds"]
+# the shipped flow is the 8,000-step one (`python -m aqaa_ref retrain-flow`): its own run's seconds
+trained["flow vocoder"] = json.loads((SHIPPED / "vocoder" / "flow" / "config.json").read_text())["train_info"]["train_seconds"]
 for name, m, key in [("flow (token encoder + U-Net)", flow, "flow vocoder"), ("iSTFT vocoder", m2w, "mel-to-wave"),
                      ("recognizer", rec.model, None)]:
     print(f"{name:30s} {count(m):>10,} parameters" + (f", trained in {trained[key] / 60:.0f} min" if key else ""))
@@ -284,8 +287,7 @@ plt.show()
 #
 # **What you should see:** a one-syllable word that the recognizer hears right in all three
 # (PER 0); a mel L1 to the reference between 1 and 1.5 for both flow renderings (the same mel, so
-# the two mel → wave steps differ little); and the flow's pitch *below* the original's, by 5-10 %
-# (the toy flow's systematic drift; see below).
+# the two mel → wave steps differ little); and the flow's pitch within 10 % of the original's.
 
 # %%
 with torch.no_grad():
@@ -299,12 +301,13 @@ for name, y in [("original", ref), ("flow + iSTFT", out_neural), ("flow + Griffi
     display(Audio(y.numpy(), rate=16_000))
 
 # %% [markdown]
-# As predicted, all three are heard right and the flow's pitch (154 Hz) sits 7 % under the
-# original's (165 Hz): inside the 10 % tolerance here, yet over all 324 test answers only 52 % of
-# the flow's renderings stay inside it (`bench_vocoder_ceiling.py`). Nothing tells the flow the
-# speaker's pitch except what the tokens carry (no speaker embedding, by the paper's design), and
-# the drift does not come from the noise: Exercise 2 renders another clip on five noise seeds and
-# gets the same low pitch every time.
+# As predicted, all three are heard right and the flow's pitch (172 Hz) sits 4 % above the
+# original's (165 Hz), inside the 10 % tolerance; over all 324 test answers 78 % of the flow's
+# renderings stay inside it (`bench_vocoder_ceiling.py --set steps=8000`). Nothing tells the flow
+# the speaker's pitch except what the tokens carry (no speaker embedding, by the paper's design),
+# so it has to learn it from them: the toy recipe's 2,000-step flow had not (154 Hz on this clip,
+# 7 % low, and only 52 % of the test answers inside the tolerance), and Exercise 2 shows that its
+# low pitch was the model's, not the noise's.
 
 # %%
 fig, axes = plt.subplots(3, 1, figsize=(12, 7), sharex=True)
@@ -433,11 +436,11 @@ print("streamed length == offline length:", streamed.numel() == offline.numel())
 # frame of a chunk depends on which groups the window holds (3 to the left, none to the right).
 #
 # **What you should see:** the first piece long before the last (after about one eighth of the
-# total time); the streamed mel differs from the offline mel *everywhere*, by about as much as a
-# second offline decode on another noise seed does (mel L1 0.6-0.8 for both), and the group just
-# before each seam, the one decoded with no right context at all, differs only a little more than
-# the rest (within ±0.1). The waveforms differ by as much as the signal itself, sample by sample:
-# the phase is re-estimated per window, so compare mels.
+# total time); the streamed mel differs from the offline mel *everywhere*, by more than a second
+# offline decode on another noise seed does (mel L1 about 0.9 against 0.45), and the group just
+# before each seam, the one decoded with no right context at all, differs no more than the rest
+# (within ±0.1). The waveforms differ by as much as the signal itself, sample by sample: the phase
+# is re-estimated per window, so compare mels.
 
 # %%
 other = voc.decode(codes_long, seed=1)                 # the same tokens on other noise: the flow's own spread
@@ -469,10 +472,13 @@ display(Audio(streamed.numpy(), rate=16_000))
 
 # %% [markdown]
 # So streaming here is not "offline audio with seams": it is another rendering of the same tokens,
-# about as different from the offline one as a new noise draw, and a little further from the
-# original (compare what the recognizer hears). A few of the highest peaks in the figure do sit just
-# before a seam (frames made without right context; only their last 40 ms are cross-faded away),
-# but on average that group differs only slightly more than the rest. (The flat zero stretch is a
+# twice as different from the offline one as a new noise draw, and further from the original
+# (listen, and compare what the recognizer hears: "slowly" comes out as "slobi"). The better the
+# flow is trained, the more its offline renderings agree with each other (another seed: 0.45 here,
+# where the 2,000-step flow gave about 0.66), but a window that holds 3 groups of left context and
+# none of right context still changes every frame. A few of the highest peaks in the figure do sit
+# just before a seam (frames made without right context; only their last 40 ms are cross-faded
+# away), but on average that group differs no more than the rest. (The flat zero stretch is a
 # pause, where every rendering sits at the mel floor.) More left context brings the stream closer to
 # the offline decode (Exercise 4), but never to it: the right context a chunk would need has not
 # been generated yet. Streaming also costs work: each chunk of 3 new groups decodes 6, and small
@@ -487,14 +493,14 @@ display(Audio(streamed.numpy(), rate=16_000))
 # plain Euler loop to sample it; the vocoder conditions that field on the tokens through mu (the
 # token encoder's blurred mel) and sharpens it in 10 steps, with guidance and a scaled-down noise as
 # the two knobs. Conditioned *only* on tokens, it must read pitch, voice and timing from the
-# linguistic and semantic codes: the toy flow (2,000 steps, 43 CPU-minutes) renders the reference
-# tokens of the 324 test answers so that the recognizer hears the right answer 56 % of the time
-# (PER 0.39 against 0.12 for copy synthesis; pitch within 10 % 52 %, voice recognised 55 %); twice
-# the training (4,000 steps, `bench_vocoder_ceiling.py --set steps=4000`) gives 69 %. It is the
+# linguistic and semantic codes: the shipped flow (8,000 steps, 27 CPU-minutes) renders the
+# reference tokens of the 324 test answers so that the recognizer hears the right answer 78 % of
+# the time (PER 0.25 against 0.13 for copy synthesis; pitch within 10 % 78 %, voice recognised
+# 78 %); the toy recipe's 2,000 steps (about 7 minutes) give 56 %, 4,000 give 69 %. It is still the
 # weakest link of the chain, and the first place more compute should go; mel → wave is not (copy
 # synthesis with the iSTFT vocoder keeps PER at the floor). Streaming decodes 360 ms chunks with
-# left context: audio starts after one chunk, the tokens are the same, the sound is a slightly
-# different rendering throughout.
+# left context: audio starts after one chunk, the tokens are the same, the sound is a different
+# rendering throughout, and a less faithful one.
 #
 # Next: [08 end to end](08_end_to_end.ipynb) puts this vocoder behind the tokenizer and the merged
 # backbone: a spoken question in, a spoken answer out, streamed while it is generated.
@@ -532,15 +538,16 @@ for n in (1, 2, 5, 20, 100):
     print(f"{n:5d}  {share[0]:16.0%}  {share[1]:6.0%}")
 
 # %% [markdown]
-# ### Exercise 2: is the flow's low pitch noise, or the model?
+# ### Exercise 2: is the flow's pitch error noise, or the model?
 #
 # Decode the tokens of the long clip of section 7 (`codes_long`) with noise seeds 0 to 4; print
 # each rendering's median F0, its PER against the clip's eSpeak phonemes (`long["phonemes"]`)
 # and its mel L1 to the original (`ref_long`).
 #
-# **Expected:** the original at 122 Hz; all five renderings at 112-113 Hz (8 % low, every time),
-# PER 0.00-0.05, mel L1 1.47-1.52. The noise changes the details, not the pitch: the drift is the
-# model's, so more training or a speaker condition would fix it, more sampling would not.
+# **Expected:** the original at 122 Hz; the five renderings at 118-121 Hz (1-3 % low), PER
+# 0.00-0.05, mel L1 1.40-1.44. The noise moves the pitch by a few Hz, no more. The toy recipe's
+# 2,000-step flow rendered all five at 112-113 Hz, 8 % low every time: that drift was the model's,
+# so more training fixed most of it, where more sampling could not have.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 ref_phonemes = phoneme_tokens(long["phonemes"])
@@ -557,10 +564,12 @@ for seed in range(5):
 # `codes_long` at T = 0.3, 0.6 and 1.0 (`voc.decode(codes_long, temperature=T)`) and print the
 # median F0, the PER and the mel L1 to the original; listen to T = 1.0.
 #
-# **Expected:** T = 0.3 and 0.6 sound alike (112 Hz, PER 0.05, mel L1 1.43 and 1.47); at T = 1.0
-# the mel L1 jumps to about 1.86, the PER doubles to 0.10 and the pitch tracker reads 180 Hz: a
-# hotter start gives a livelier, less faithful rendering (over 108 answers the benchmark finds the
-# same trade: the voice is recognised more often at T = 1.0, the words less often).
+# **Expected:** T = 0.3 and 0.6 sound alike (118-119 Hz, PER 0.00, mel L1 1.38 and 1.40); at
+# T = 1.0 the mel L1 rises to about 1.49 and the pitch to 122 Hz, the words still right: a hotter
+# start gives a livelier, less faithful rendering (over 108 answers the benchmark finds the same
+# trade with the 2,000-step flow: the voice is recognised more often at T = 1.0, the words less
+# often). The better-trained flow is less sensitive to T than that one was (mel L1 1.86 and PER
+# 0.10 at T = 1.0).
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 for T in (0.3, 0.6, 1.0):
@@ -578,9 +587,9 @@ for T in (0.3, 0.6, 1.0):
 # print the mel L1 between the streamed and the offline audio (`offline`), beside the seed-to-seed
 # figure of section 7.
 #
-# **Expected:** the distance falls with context but never reaches 0: about 1.00 with no context,
-# 0.82 with 1 group, 0.67 with the default 3 (the same as another noise seed, 0.66), 0.62 with 6
-# and 0.58 with 12 (1.44 s of left context; what is left is the missing right context). Each group
+# **Expected:** the distance falls with context but never reaches 0: about 1.10 with no context,
+# 1.04 with 1 group, 0.90 with the default 3 (twice another noise seed's 0.45), 0.84 with 6 and
+# 0.76 with 12 (1.44 s of left context; what is left is the missing right context). Each group
 # of context costs one more group of flow and mel-to-wave work per chunk.
 
 # %% tags=["solution"] jupyter={"source_hidden": true}

@@ -18,7 +18,7 @@ from aqaa_ref.inference.pipeline import AQAA
 
 FOLDER = default_folder("toy")
 #: measured on the shipped files at export (provenance.json scores.demo), out of 20
-MEASURED_TEXT, MEASURED_HEARD = 15, 11
+MEASURED_TEXT, MEASURED_HEARD = 15, 13
 #: the stated margin: answers that may flip with float round-off on another machine
 MARGIN_TEXT, MARGIN_HEARD = 1, 2
 #: issue 16's budget for the whole folder: 38.53 MB since the flow vocoder is stored in int8

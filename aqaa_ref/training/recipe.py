@@ -30,7 +30,7 @@ import torch
 from aqaa_ref import presets
 from aqaa_ref.backbone.model import Step1Config, Step1ForCausalLM
 from aqaa_ref.cache import atomic_write_json, cache_dir, config_hash
-from aqaa_ref.data import CorpusConfig, build_corpus
+from aqaa_ref.data import CorpusConfig, build_corpus, strided
 from aqaa_ref.data.phonemes import phoneme_tokens
 from aqaa_ref.data.styles import assistant
 from aqaa_ref.formats.answer_format import get_format
@@ -41,12 +41,13 @@ from aqaa_ref.tokenizer import DualConfig, load_or_train_dual
 from aqaa_ref.training.dpo import make_dpo_loss_fn, pair_count, reference_logps
 from aqaa_ref.training.loop import TrainConfig, load_weights, train
 from aqaa_ref.training.merge import merge_state_dicts
-from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
-                                         pretrain_examples, sft_examples, tokenize_corpus)
+from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, own_answer_pairs,
+                                         preference_pairs, pretrain_examples, sft_examples, tokenize_corpus)
 from aqaa_ref.vocoder.flow import VocoderConfig
 from aqaa_ref.vocoder.mel2wav import Mel2WavConfig
 
 STAGES = ("pretrain", "sft1", "sft2", "dpo", "merge")
+DPO_REJECTED = ("synthetic", "own", "both")
 PARENTS = {"pretrain": (), "sft1": ("pretrain",), "sft2": ("sft1",), "dpo": ("sft1",), "merge": ("sft1", "sft2", "dpo")}
 
 
@@ -78,6 +79,10 @@ class Recipe:
     dpo_masked: bool = True
     dpo_evasion_fraction: float = 0.3
     dpo_max_pairs: int | None = None         # None: every pair; N: a seeded subset of N (short live runs)
+    # rejected answers: "synthetic" (another item's answer, an evasion: preference_pairs), "own"
+    # (SFT-1's own wrong answers to dpo_own_items strided train questions: own_answer_pairs), "both"
+    dpo_rejected: str = "synthetic"
+    dpo_own_items: int = 1200
     merge_weights: tuple = (5.0, 5.0, 1.0)
     vocoder_preset: str = "toy"               # the preset vocoder and mel2wav start from
     # the flow vocoder and the mel-to-wave model (each cached on its own key); None = the preset's
@@ -89,7 +94,8 @@ class Recipe:
     # shipped tokenizer's codes get their own cache keys
     tokenizer_source: str | None = None
 
-    __key_defaults__ = {"tokenizer_source": None, "dpo_max_pairs": None}
+    __key_defaults__ = {"tokenizer_source": None, "dpo_max_pairs": None, "dpo_rejected": "synthetic",
+                        "dpo_own_items": 1200}
 
     def __post_init__(self):
         size = self.tokenizer.vocab.size
@@ -101,6 +107,8 @@ class Recipe:
             self.vocoder = VocoderConfig.from_preset(self.vocoder_preset)
         if self.mel2wav is None:
             self.mel2wav = Mel2WavConfig.from_preset(self.vocoder_preset)
+        if self.dpo_rejected not in DPO_REJECTED:
+            raise ValueError(f"dpo_rejected must be one of {', '.join(DPO_REJECTED)}, got {self.dpo_rejected!r}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "Recipe":
@@ -136,6 +144,8 @@ class Recipe:
                "merge": dict(weights=list(self.merge_weights))}[stage]
         if stage == "dpo" and self.dpo_max_pairs is not None:   # likewise: absent = every pair, as before
             own["max_pairs"] = self.dpo_max_pairs
+        if stage == "dpo" and self.dpo_rejected != "synthetic":   # absent = the synthetic pairs, as before
+            own.update(rejected=self.dpo_rejected, own_items=self.dpo_own_items)
         return {**common, **own}
 
     def stage_key(self, stage: str) -> str:
@@ -249,6 +259,16 @@ def _load_safetensors(path):
     return load_file(str(path))
 
 
+def sft1_own_pairs(assets: Assets, model, items) -> list[dict]:
+    """:func:`own_answer_pairs` of ``model`` (SFT-1) on ``items``: its greedy answers, scored,
+    the wrong ones as rejections. Generation is memoised on disk like every scoring pass."""
+    from aqaa_ref.inference.generation import answer_items, score_answers
+
+    answers = answer_items(model, assets.builder, items)
+    scores = score_answers(assets.builder, items, answers)
+    return own_answer_pairs(assets.builder, items, answers, [s.text_correct for s in scores])
+
+
 def ensure_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
     """Make ``stage`` loadable by ``assets.load_stage``: nothing to do when the shipped folder
     has it; otherwise its parents first, then :func:`run_stage` (which only reads the summary
@@ -293,7 +313,12 @@ def run_stage(stage: str, assets: Assets, progress: bool = True) -> dict:
             res = train(model, examples, getattr(r, stage), d, desc=stage.upper())
         else:  # dpo from SFT-1, frozen reference = SFT-1 (its log-probs precomputed once)
             model = assets.load_stage("sft1")
-            pairs = preference_pairs(assets.builder, train_items, assets.evasion_audio(), r.seed, r.dpo_evasion_fraction)
+            pairs = [] if r.dpo_rejected == "own" else preference_pairs(
+                assets.builder, train_items, assets.evasion_audio(), r.seed, r.dpo_evasion_fraction)
+            if r.dpo_rejected != "synthetic":
+                own_pairs = sft1_own_pairs(assets, model, strided(train_items, r.dpo_own_items))
+                info["own_pairs"] = len(own_pairs)
+                pairs += own_pairs
             if r.dpo_max_pairs is not None and r.dpo_max_pairs < len(pairs):    # a seeded subset, in order
                 keep = sorted(random.Random(r.seed).sample(range(len(pairs)), r.dpo_max_pairs))
                 pairs = [pairs[i] for i in keep]

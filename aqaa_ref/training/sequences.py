@@ -245,6 +245,33 @@ def preference_pairs(builder: SequenceBuilder, items, evasion_audio: dict, seed:
     return pairs
 
 
+def own_answer_pairs(builder: SequenceBuilder, items, answers: list[list[int]], correct: list[bool]) -> list[dict]:
+    """On-policy preference pairs: chosen = the correct spoken answer, rejected = the model's
+    *own* answer to the same question where that answer was wrong (``correct[i]`` False: its
+    text channel is not the expected answer). Answers that never reached ``<|EOT|>`` and
+    multi-segment items are left out.
+
+    These rejections are answers the model finds plausible (it generated them greedily), as
+    in the paper's pipeline and CosyVoice's DPO recipe, which sample the reference model. The
+    synthetic ones of :func:`preference_pairs` (another item's answer, an evasion) are not:
+    the SFT model ranks nearly all of them right before DPO starts, so DPO has little to learn.
+    ``answers[i]`` are generated ids as :func:`aqaa_ref.inference.generation.generate_answers`
+    returns them (ending with ``<|EOT|>``).
+    """
+    if not len(items) == len(answers) == len(correct):
+        raise ValueError(f"need one answer and one verdict per item: {len(items)}, {len(answers)}, {len(correct)}")
+    eot, pairs = builder.special.eot, []
+    for it, ans, ok in zip(items, answers, correct):
+        if ok or it.is_multi_segment or not ans or ans[-1] != eot:
+            continue
+        turns = builder.prompt_turns(builder.table.ids(it.question_audio.path), it.instruction, "text+audio")
+        c_ids, c_lab = build_chat(builder.chat, turns + [("assistant", builder.answer_ids(it))])
+        r_ids, r_lab = build_chat(builder.chat, turns + [("assistant", ans[:-1])])
+        pairs.append(dict(chosen_input_ids=c_ids, chosen_labels=c_lab, rejected_input_ids=r_ids,
+                          rejected_labels=r_lab, kind="own_wrong_answer"))
+    return pairs
+
+
 def pad_collate(examples: list[dict], pad_id: int = 0) -> dict:
     """Right-pad a list of ``{"input_ids": [...], "labels": [...], ...}`` to one batch.
 
