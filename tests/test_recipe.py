@@ -25,7 +25,8 @@ def test_changing_one_stage_changes_only_what_depends_on_it():
 def test_added_recipe_fields_at_their_defaults_keep_the_keys():
     base = Recipe.from_preset("tiny")
     keys = {s: base.stage_key(s) for s in STAGES}
-    assert {s: replace(base, dpo_max_pairs=None, tokenizer_source=None).stage_key(s) for s in STAGES} == keys
+    assert {s: replace(base, dpo_max_pairs=None, tokenizer_source=None, dpo_rejected="synthetic",
+                       dpo_own_items=1200).stage_key(s) for s in STAGES} == keys
     few = replace(base, dpo_max_pairs=8)
     assert {s for s in STAGES if few.stage_key(s) != keys[s]} == {"dpo", "merge"}
     shipped = replace(base, tokenizer_source="shipped-0123456789ab")
@@ -111,6 +112,20 @@ def test_dpo_max_pairs_trains_on_a_seeded_subset(tiny_run):
     few = assets.variant(dpo_max_pairs=3)
     info = run_stage("dpo", few, progress=False)
     assert info["pairs"] == 3 < out["dpo"]["pairs"] and info["key"] != out["dpo"]["key"]
+
+
+def test_dpo_on_sft1s_own_wrong_answers(tiny_run):
+    from aqaa_ref.training.recipe import run_stage
+
+    recipe, assets, out = tiny_run
+    own = assets.variant(dpo_rejected="own", dpo_own_items=6)
+    info = run_stage("dpo", own, progress=False)
+    # a 6-step SFT-1 is wrong on nearly everything: each of the 6 questions gives a pair at most
+    assert 0 < info["own_pairs"] == info["pairs"] <= 6 and info["key"] != out["dpo"]["key"]
+    both = run_stage("dpo", assets.variant(dpo_rejected="both", dpo_own_items=6), progress=False)
+    assert both["pairs"] == out["dpo"]["pairs"] + both["own_pairs"]
+    with pytest.raises(ValueError, match="dpo_rejected must be one of"):
+        assets.variant(dpo_rejected="sampled")
 
 
 def test_merge_is_the_weighted_average_of_its_parents(tiny_run):

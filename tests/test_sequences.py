@@ -12,8 +12,8 @@ from aqaa_ref.formats.constrained import check_well_formed
 from aqaa_ref.formats.id_layout import IGNORE_INDEX
 from aqaa_ref.formats.id_layout import AudioVocab
 from aqaa_ref.formats.text_tokenizer import train_text_tokenizer
-from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, preference_pairs,
-                                         sft_examples)
+from aqaa_ref.training.sequences import (EVASIONS, SYSTEM_PROMPTS, AudioTable, SequenceBuilder, own_answer_pairs,
+                                         preference_pairs, sft_examples)
 
 VOCAB = AudioVocab(text_vocab_size=400, n_linguistic=16, n_semantic=32)
 
@@ -104,6 +104,27 @@ def test_preference_pairs_share_the_prompt_and_differ_in_text(setup):
         ct = [t for t in p["chosen_input_ids"][c0:] if VOCAB.is_text(t)]
         rt = [t for t in p["rejected_input_ids"][r0:] if VOCAB.is_text(t)]
         assert ct != rt
+
+
+def test_own_answer_pairs_reject_the_models_own_wrong_ended_answers(setup):
+    items, table, tok = setup
+    b = SequenceBuilder(tok, table, get_format("ratio_10_15"))
+    single = [it for it in items if not it.is_multi_segment][:4]
+    multi = next(it for it in items if it.is_multi_segment)
+    eot = b.special.eot
+    other = b.answer_ids(single[1])                                   # a well-formed but wrong answer
+    answers = [other + [eot], b.answer_ids(single[1]) + [eot], other, other + [eot], other + [eot]]
+    correct = [False, True, False, False, False]
+    pairs = own_answer_pairs(b, single + [multi], answers, correct)
+    # kept: item 0 (wrong, ended) and item 3; dropped: right (1), never ended (2), multi-segment (4)
+    assert len(pairs) == 2 and {p["kind"] for p in pairs} == {"own_wrong_answer"}
+    p = pairs[0]
+    r0 = next(k for k, l in enumerate(p["rejected_labels"]) if l != IGNORE_INDEX)
+    assert p["rejected_input_ids"][r0:] == other + [eot]              # the model's answer, EOT once
+    assert p["chosen_input_ids"][:r0] == p["rejected_input_ids"][:r0]  # the same prompt
+    assert p["chosen_input_ids"][r0:] == b.answer_ids(single[0]) + [eot]
+    with pytest.raises(ValueError, match="one answer and one verdict per item"):
+        own_answer_pairs(b, single, answers, correct)
 
 
 def test_sft_mix_is_seeded(setup):
