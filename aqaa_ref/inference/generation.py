@@ -149,6 +149,20 @@ def weights_key(model) -> str:
     return h.hexdigest()[:16]
 
 
+def answers_memoised(model, builder, items) -> list[list[int]]:
+    """:func:`answer_items` (greedy, format-constrained), memoised on disk under
+    ``cache_dir()/answers/<key>.json``, the key hashing the weights, the format and the item ids:
+    the same model asked the same questions again (another DPO variant built on the same SFT-1's
+    answers) reads them back instead of generating."""
+    key = hashlib.sha1((weights_key(model) + builder.fmt.name + ",".join(it.id for it in items)).encode())
+    path = cache_dir() / "answers" / f"{key.hexdigest()[:20]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    answers = answer_items(model, builder, items)
+    atomic_write_json(path, answers)
+    return answers
+
+
 def score_memoised(model, builder, items, memo: bool = True) -> list[AnswerScore]:
     """Greedy constrained answers to ``items``, scored by :func:`score_answers`, memoised on disk.
 

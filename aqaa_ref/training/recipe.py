@@ -262,9 +262,9 @@ def _load_safetensors(path):
 def sft1_own_pairs(assets: Assets, model, items) -> list[dict]:
     """:func:`own_answer_pairs` of ``model`` (SFT-1) on ``items``: its greedy answers, scored,
     the wrong ones as rejections. Generation is memoised on disk like every scoring pass."""
-    from aqaa_ref.inference.generation import answer_items, score_answers
+    from aqaa_ref.inference.generation import answers_memoised, score_answers
 
-    answers = answer_items(model, assets.builder, items)
+    answers = answers_memoised(model, assets.builder, items)
     scores = score_answers(assets.builder, items, answers)
     return own_answer_pairs(assets.builder, items, answers, [s.text_correct for s in scores])
 
