@@ -21,7 +21,9 @@ ORDER = ["data", "formats", "tokenizer", "backbone", "training", "vocoder", "inf
 TOP = {"viz", "course", "__main__", "__init__"}        # drawing, the course table, the command line: above all
 ALLOWED = {("training.recipe", "vocoder.flow"), ("training.recipe", "vocoder.mel2wav"),
            ("training.train_all", "vocoder"), ("training.train_all", "evaluation.judges"),
-           ("inference.pipeline", "checkpoints")}
+           ("inference.pipeline", "checkpoints"),
+           # DPO on SFT-1's own wrong answers (Recipe.dpo_rejected) generates them inside the dpo stage
+           ("training.recipe", "inference.generation")}
 
 
 def imports_of(path: Path) -> set[str]:
