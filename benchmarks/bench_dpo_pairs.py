@@ -83,7 +83,8 @@ def main(argv=None) -> dict:
                 "own_val_pair_accuracy": preference_metrics(model, own_val, base.vocab)["pair_accuracy"],
                 **(extra or {})}
 
-    rows = [val_row("sft1", sft1), val_row("dpo synthetic (recipe)", base.load_stage("dpo"))]
+    dpo_synthetic = base.load_stage("dpo")
+    rows = [val_row("sft1", sft1), val_row("dpo synthetic (recipe)", dpo_synthetic)]
     variants = {}
     for beta, lr in itertools.product(args.betas, args.lrs):
         v = base.variant(dpo_rejected="own", dpo_own_items=args.own_items, dpo_beta=beta, dpo=replace(r.dpo, lr=lr))
@@ -102,7 +103,7 @@ def main(argv=None) -> dict:
     print(f"chosen on validation: {best['variant']}")
 
     # 3. the test split: SFT-1, the recipe's DPO, the chosen DPO
-    models = {"sft1": sft1, "dpo synthetic (recipe)": base.load_stage("dpo"),
+    models = {"sft1": sft1, "dpo synthetic (recipe)": dpo_synthetic,
               best["variant"]: variants[best["variant"]].load_stage("dpo")}
     per_item = {}
     test_rows = []

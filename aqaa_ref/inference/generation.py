@@ -149,13 +149,18 @@ def weights_key(model) -> str:
     return h.hexdigest()[:16]
 
 
+def _answers_key(model, builder, items) -> str:
+    """The memo key of a model's answers to items: its weights, the answer format, the item ids."""
+    return hashlib.sha1((weights_key(model) + builder.fmt.name + ",".join(it.id for it in items)).encode()).hexdigest()[:20]
+
+
 def answers_memoised(model, builder, items) -> list[list[int]]:
     """:func:`answer_items` (greedy, format-constrained), memoised on disk under
     ``cache_dir()/answers/<key>.json``, the key hashing the weights, the format and the item ids:
     the same model asked the same questions again (another DPO variant built on the same SFT-1's
     answers) reads them back instead of generating."""
-    key = hashlib.sha1((weights_key(model) + builder.fmt.name + ",".join(it.id for it in items)).encode())
-    path = cache_dir() / "answers" / f"{key.hexdigest()[:20]}.json"
+    key = _answers_key(model, builder, items)
+    path = cache_dir() / "answers" / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text())
     answers = answer_items(model, builder, items)
@@ -170,8 +175,8 @@ def score_memoised(model, builder, items, memo: bool = True) -> list[AnswerScore
     ``cache_dir()/notebook_scores/<key>.json``, the key hashing the weights, the answer format and
     the item ids: a second call with the same model and items reads the file. ``memo=False``
     always generates (and refreshes the file)."""
-    key = hashlib.sha1((weights_key(model) + builder.fmt.name + ",".join(it.id for it in items)).encode())
-    path = cache_dir() / "notebook_scores" / f"{key.hexdigest()[:20]}.json"
+    key = _answers_key(model, builder, items)
+    path = cache_dir() / "notebook_scores" / f"{key}.json"
     if memo and path.exists():
         return [AnswerScore(**d) for d in json.loads(path.read_text())]
     scores = score_answers(builder, items, answer_items(model, builder, items))
