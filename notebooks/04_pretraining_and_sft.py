@@ -606,13 +606,7 @@ assert lib == mine
 # rate well below the text rate (audio tokens and vocoder lose answers, notebooks 07-09).
 
 # %%
-from aqaa_ref.metrics import wilson_interval
-
-def bootstrap_interval(xs, reps=1000, seed=0):
-    """95 % interval of the mean of ``xs`` by resampling the items with replacement."""
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choices(xs, k=len(xs))) / len(xs) for _ in range(reps))
-    return means[int(0.025 * reps)], means[int(0.975 * reps) - 1]
+from aqaa_ref.metrics import bootstrap_interval, wilson_interval   # bootstrap: a mean's 95 % interval over items
 
 N_EVAL = 16 if QUICK else 64
 eval_items = strided(assets.corpus.split("test"), N_EVAL)
