@@ -14,7 +14,9 @@ from aqaa_ref.training.recipe import Assets, Recipe
 ANSWER_CI = {"text_accuracy_ci", "audio_token_accuracy_ci"}
 KEYS = {
     "format": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
-               "reference_tokens", "differs_from_10_15", "final_loss"} | ANSWER_CI,
+               "reference_tokens", "differs_from_10_15", "final_loss", "long_n", "long_text_accuracy",
+               "long_audio_token_accuracy", "long_well_formed", "long_text_accuracy_ci",
+               "long_audio_token_accuracy_ci"} | ANSWER_CI,
     "concat": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
                "last_segment_audio_acc", "val_n", "val_text_accuracy", "val_audio_token_accuracy",
                "val_well_formed", "final_loss", "last_segment_audio_acc_ci"} | ANSWER_CI,
@@ -140,7 +142,7 @@ def test_table_is_aligned():
     assert "0.500 [0.250, 0.750]" in body and "0.400/0.600" in body and "per_item" not in head
 
 
-def test_rows_carry_per_item_scores_and_intervals_around_their_means(results):
+def test_rows_carry_per_item_scores_and_intervals_around_their_means(results, assets):
     _, out = results
     for name in ab.ABLATIONS:
         for r in out[name]:
@@ -149,12 +151,17 @@ def test_rows_carry_per_item_scores_and_intervals_around_their_means(results):
                 if not vals:                                   # audio_only's text channel
                     assert r[f"{m}_ci"] is None
                     continue
-                assert len(vals) == r["n"] and r[m] == pytest.approx(sum(vals) / len(vals))
+                n = r["long_n"] if m.startswith("long_") else r["n"]     # format's long answers alone
+                assert len(vals) == n and r[m] == pytest.approx(sum(vals) / len(vals))
                 lo, hi = r[f"{m}_ci"]
                 assert lo <= r[m] + 1e-9 and r[m] <= hi + 1e-9
     fmt = {r["variant"]: r for r in out["format"]}
     assert fmt["ratio_10_15"]["differs_from_10_15"] == 0
     assert fmt["audio_only"]["differs_from_10_15"] == fmt["audio_only"]["n"]   # no text at all: every answer differs
+    # the long answers are scored beside the test items, and text-CoT writes them differently
+    assert fmt["ratio_10_15"]["long_n"] == CFG.long_test_items
+    assert fmt["ratio_10_15"]["n"] == min(CFG.limit, len(assets.corpus.split("test"))) + CFG.long_test_items
+    assert fmt["text_cot"]["differs_from_10_15"] >= CFG.long_test_items
     # the concat rows score the test split's multi-segment items plus the extra ones
     assert out["concat"][0]["n"] >= CFG.multi_test_items
 

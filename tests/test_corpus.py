@@ -196,3 +196,63 @@ def test_many_voices_train_on_twelve_and_hold_five_out():
     wav, sr, _ = Speech(text="three", voice="Alicia").synthesize()
     assert wav.size > 0.1 * sr
     assert _plan_digest(CorpusConfig.from_preset("tiny")) == "181f7c665cfd0aaa"   # "seven" unchanged
+
+
+# ----------------------------------------------------------------------------- long answers
+
+def _long_items(n=200, **ctx):
+    import random
+    rng = random.Random(0)
+    return [make_item("long_answer", rng, TaskContext(**ctx)) for _ in range(n)]
+
+
+def test_long_answers_follow_from_the_question():
+    from aqaa_ref.data.tasks import STYLE_ADVERBS
+    items = _long_items()
+    assert {it.task for it in items} == {"count", "spell", "list", "sentence"}
+    for it in items:
+        words, q = it.answer_text.split(), it.question.text
+        assert 7 <= len(words) <= 14 or it.task == "spell", it
+        kind, *args = it.fact.split(":")
+        if kind == "count":
+            a, b = map(int, args)
+            step = 1 if b > a else -1
+            assert words == [number_word(k, "en") for k in range(a, b + step, step)] and 10 <= len(words) <= 14
+            assert q == f"count from {number_word(a, 'en')} to {number_word(b, 'en')}"
+        elif kind == "spell":
+            w1, w2 = args
+            assert it.answer_text == f"{' '.join(w1)} and {' '.join(w2)}" and q == f"spell {w1} and {w2}"
+        elif kind == "list":
+            assert q == f"repeat this list, {it.answer_text}" and len(set(words)) == len(words)
+        else:
+            assert q == f"say this {STYLE_ADVERBS[it.style]}, {it.answer_text}" and it.answer[0].style == it.style
+    assert items[0].answer_text == "the red book follows the big tree at night"      # golden, seed 0
+
+
+def test_long_answers_have_every_varied_phrasing():
+    for cond in ("seen", "unseen_phrasing"):
+        assert len({it.question.text.split(",")[0] for it in _long_items(100, phrasing="varied", condition=cond)}) > 3
+
+
+def test_a_corpus_can_carry_the_long_answer_family_in_every_split():
+    counts = {**TINY.family_counts, "long_answer": 50}
+    items = plan_items(replace(TINY, family_counts=counts))
+    long = [it for it in items if it.family == "long_answer"]
+    assert {it.split for it in long} == {"train", "val", "test"}
+    assert {it.condition for it in long if it.split == "test"} == {"seen", "unseen_voice", "unseen_prosody"}
+    assert {it.family for it in plan_items(TINY)} == set(FAMILIES)         # not drawn unless asked for
+
+
+def test_long_answer_items_are_new_cached_and_several_seconds_long(corpus):
+    from aqaa_ref.data import long_answer_items
+    items = long_answer_items(corpus, 4, 3, progress=False)
+    assert [it.split for it in items] == ["train"] * 4 + ["test"] * 3
+    assert [it.condition for it in items[4:]] == ["seen", "unseen_voice", "unseen_prosody"]
+    assert [it.id for it in items[4:]][0] == "test-long-00000-seen"
+    known = {(it.question.key(), it.instruction) for it in corpus.items}
+    assert not known & {(it.question.key(), it.instruction) for it in items}
+    assert len({it.question.key() for it in items}) == len(items)
+    assert all(it.answer_audio[0].seconds > 2.0 for it in items)
+    assert corpus.answer_wav(items[0]).numel() == pytest.approx(items[0].answer_audio[0].seconds * 16_000, abs=1)
+    assert (corpus.root / "long_answers-4-3.jsonl").exists()
+    assert long_answer_items(corpus, 4, 3, progress=False) == items                  # read back, not redrawn

@@ -294,45 +294,74 @@ def load_corpus(root) -> Corpus:
     return Corpus(root, items, cfg)
 
 
-def multi_segment_test_items(corpus: Corpus, n: int, progress: bool = True) -> list[Item]:
-    """``n`` extra style-switch test items (answers in two styles), for the concatenation ablation.
-
-    The corpus's test split has few multi-segment items (about a third of one family's seen,
-    unseen-voice and unseen-prosody items: 9 in the toy corpus), too few to tell the
-    concatenation modes apart. These are drawn like test items, a third per condition, with
-    their own seeded generator, never repeating a question the corpus already renders; their
-    audio is written into the corpus folder beside the rest and the list is kept as
-    ``multi_test-<n>.jsonl`` there, so the 324-question test split and every cache key stay as
-    they were. Ids read ``test-multi-<k>-<condition>``.
-    """
-    path = corpus.root / f"multi_test-{n}.jsonl"
+def _supplement(corpus: Corpus, path: Path, draws: list[tuple], seed_offset: int, accept=None,
+                progress: bool = True) -> list[Item]:
+    """Items drawn beside a built corpus, never repeating a question it renders: one per
+    ``(family, split, condition, id)`` of ``draws``, from a generator seeded ``seed + seed_offset``
+    (and kept only when ``accept(item)``). Their audio goes into the corpus folder beside the
+    rest, and the list to ``path`` (read back on the next call), so the corpus's own splits and
+    every cache key built on them stay as they were."""
     if path.exists():
         return [Item.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
     cfg = corpus.config
-    rng = random.Random(cfg.seed + 7_919)
+    rng = random.Random(cfg.seed + seed_offset)
     heldout = heldout_facts(random.Random(cfg.seed + 1), cfg.heldout_fraction, cfg.max_operand)
     used = {(it.question.key(), it.instruction) for it in corpus.items}
-    conditions = ("seen", "unseen_voice", "unseen_prosody")
     items: list[Item] = []
-    for k in range(n):
-        cond = conditions[k % len(conditions)]
+    for family, split, cond, item_id in draws:
         ctx = TaskContext(condition=cond, heldout=heldout, max_operand=cfg.max_operand,
                           text_instruction_prob=cfg.text_instruction_prob, phrasing=cfg.phrasing, voices=cfg.voices)
         for _ in range(10_000):
-            item = make_item("voice_instruction_following", rng, ctx)
+            item = make_item(family, rng, ctx)
             key = (item.question.key(), item.instruction)
-            if item.is_multi_segment and key not in used:
+            if key not in used and (accept is None or accept(item)):
                 break
         else:
-            raise RuntimeError(f"could not draw {n} distinct multi-segment test items")
+            raise RuntimeError(f"could not draw {len(draws)} distinct {family} items")
         used.add(key)
-        items.append(replace(item, id=f"test-multi-{k:05d}-{cond}", split="test"))
+        items.append(replace(item, id=item_id, split=split))
     renders = render_all(corpus.root, [s for it in items for s in (it.question, *it.answer)], cfg.sample_rate,
                          cfg.workers, progress)
     items = [replace(it, question_audio=renders[it.question.key()], answer_audio=[renders[s.key()] for s in it.answer])
              for it in items]
     atomic_write_text(path, "".join(json.dumps(it.to_dict(), ensure_ascii=False) + "\n" for it in items))
     return items
+
+
+def multi_segment_test_items(corpus: Corpus, n: int, progress: bool = True) -> list[Item]:
+    """``n`` extra style-switch test items (answers in two styles), for the concatenation ablation.
+
+    The corpus's test split has few multi-segment items (about a third of one family's seen,
+    unseen-voice and unseen-prosody items: 9 in the toy corpus), too few to tell the
+    concatenation modes apart. These are drawn like test items, a third per condition (see
+    :func:`_supplement`: the 324-question test split and every cache key stay as they were),
+    kept as ``multi_test-<n>.jsonl`` in the corpus folder. Ids read ``test-multi-<k>-<condition>``.
+    """
+    conditions = ("seen", "unseen_voice", "unseen_prosody")
+    draws = [("voice_instruction_following", "test", conditions[k % 3], f"test-multi-{k:05d}-{conditions[k % 3]}")
+             for k in range(n)]
+    return _supplement(corpus, corpus.root / f"multi_test-{n}.jsonl", draws, 7_919,
+                       accept=lambda it: it.is_multi_segment, progress=progress)
+
+
+def long_answer_items(corpus: Corpus, n_train: int, n_test: int, progress: bool = True) -> list[Item]:
+    """Items of the long-answer family (:func:`aqaa_ref.data.tasks.long_answer`: counting,
+    spelling, reading back a list, a sentence in a style; 15-40 text tokens, several seconds of
+    speech) for a corpus built without it: ``n_train`` training items in seen voices and
+    prosody, then ``n_test`` test items cycling through the corpus's test conditions other
+    than ``unseen_fact`` (nothing in this family is held out). Kept as
+    ``long_answers-<n_train>-<n_test>.jsonl`` in the corpus folder (see :func:`_supplement`);
+    ``item.split`` says which is which. Ids read ``train-long-<k>``, ``test-long-<k>-<condition>``.
+
+    A corpus can also carry the family in every split of its own:
+    ``CorpusConfig(family_counts={**TOY_FAMILY_COUNTS, "long_answer": 1000})``.
+    """
+    conditions = [c for c in corpus.config.conditions if c != "unseen_fact"]
+    draws = [("long_answer", "train", "seen", f"train-long-{k:05d}") for k in range(n_train)]
+    draws += [("long_answer", "test", conditions[k % len(conditions)], f"test-long-{k:05d}-{conditions[k % len(conditions)]}")
+              for k in range(n_test)]
+    return _supplement(corpus, corpus.root / f"long_answers-{n_train}-{n_test}.jsonl", draws, 104_729,
+                       progress=progress)
 
 
 def strided(items: list, limit: int | None) -> list:

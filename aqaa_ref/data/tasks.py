@@ -97,6 +97,13 @@ PHRASINGS = {
                      ("does my voice sound high or low", "how high is my voice, high or low"))},
     "gender": {"en": (("am I a man or a woman", "is this a man or a woman speaking", "am I male or female"),
                       ("do I sound like a man or a woman", "is the speaker a man or a woman"))},
+    # the long-answer family (EXTRA_FAMILIES)
+    "count": {"en": (("count from {a} to {b}", "please count from {a} to {b}", "count {a} to {b}"),
+                     ("say every number from {a} to {b}",))},
+    "spell": {"en": (("spell {a} and {b}", "please spell {a} and {b}", "how do you spell {a} and {b}"),
+                     ("spell out {a} and {b} letter by letter",))},
+    "list": {"en": (("repeat this list, {a}", "say this list back, {a}"), ("read these words back to me, {a}",))},
+    "sentence": {"en": (("say this {s}, {a}", "please say this {s}, {a}"), ("repeat this {s}, {a}",))},
 }
 PHRASING_MODES = ("one", "varied")
 VOICE_MODES = ("seven", "many")
@@ -353,6 +360,61 @@ def gaming(rng: random.Random, ctx: TaskContext) -> Item:
                 answer=[assistant(OPPOSITES[w], "en")])
 
 
+# ----------------------------------------------------------------------------- long answers
+
+#: words a sentence is built from (a small grammar: "the ADJ NOUN VERB the ADJ NOUN PLACE")
+ADJECTIVES = ("red", "green", "blue", "yellow", "big", "small", "old", "new", "happy", "sad")
+NOUNS = ("cat", "dog", "bird", "fish", "boat", "car", "house", "tree", "book", "hat")
+VERBS = ("sees", "likes", "finds", "follows", "takes", "paints")
+PLACES = ("by the door", "in the rain", "at night", "on the hill", "near the sea", "after tea")
+SPELL_WORDS = ("yellow", "orange", "purple", "banana", "window", "garden", "rabbit", "monkey", "pencil",
+               "winter", "summer", "button", "candle", "dinner", "forest", "planet")
+LONG_TASKS = ("count", "spell", "list", "sentence")
+
+
+def _sentence(rng: random.Random) -> str:
+    a1, a2 = rng.sample(ADJECTIVES, 2)
+    n1, n2 = rng.sample(NOUNS, 2)
+    return f"the {a1} {n1} {rng.choice(VERBS)} the {a2} {n2} {rng.choice(PLACES)}"
+
+
+def long_answer(rng: random.Random, ctx: TaskContext) -> Item:
+    """Answers of 7-14 words (15-40 text tokens, 3-8 s of speech), so that the answer formats
+    (10:15, 3:5, 6:50, text-CoT, audio-only) write them as *different* sequences; every one is
+    checkable from the question alone:
+
+    count     "count from four to thirteen"          -> "four five six ... thirteen" (10-14 numbers, up or down)
+    spell     "spell garden and rabbit"              -> "g a r d e n and r a b b i t"
+    list      "repeat this list, red cat ... tea"    -> the same 7-9 words
+    sentence  "say this slowly, the red cat sees..." -> the sentence, in the style asked for
+    """
+    task = rng.choice(LONG_TASKS)
+    style = "neutral"
+    if task == "count":
+        n = rng.randint(10, 14)
+        lo = rng.randint(0, 20 - n + 1)
+        a, b = (lo, lo + n - 1) if rng.random() < 0.5 else (lo + n - 1, lo)
+        step = 1 if b > a else -1
+        q = ctx.phrase(rng, "count", "en", "count from {a} to {b}").format(a=number_word(a, "en"), b=number_word(b, "en"))
+        ans, key = " ".join(number_word(k, "en") for k in range(a, b + step, step)), f"count:{a}:{b}"
+    elif task == "spell":
+        w1, w2 = rng.sample(SPELL_WORDS, 2)
+        q = ctx.phrase(rng, "spell", "en", "spell {a} and {b}").format(a=w1, b=w2)
+        ans, key = f"{' '.join(w1)} and {' '.join(w2)}", f"spell:{w1}:{w2}"
+    elif task == "list":
+        words = rng.sample(WORDS, rng.randint(7, 9))
+        ans = " ".join(words)
+        q = ctx.phrase(rng, "list", "en", "repeat this list, {a}").format(a=ans)
+        key = f"list:{'-'.join(words)}"
+    else:
+        style = rng.choice(tuple(STYLE_ADVERBS))
+        ans = _sentence(rng)
+        q = ctx.phrase(rng, "sentence", "en", "say this {s}, {a}").format(s=STYLE_ADVERBS[style], a=ans)
+        key = f"sentence:{ans.replace(' ', '-')}"
+    return Item(id="", family="long_answer", task=task, fact=key, style=style,
+                question=ctx.question_speech(rng, q, "en"), answer=[assistant(ans, "en", style)])
+
+
 FAMILIES = {
     "logical_reasoning": logical_reasoning,
     "language_ability": language_ability,
@@ -362,6 +424,9 @@ FAMILIES = {
     "voice_understanding": voice_understanding,
     "gaming": gaming,
 }
+#: families outside the seven StepEval dimensions above, drawn only when a corpus asks for them
+#: (``CorpusConfig.family_counts``) or as a supplement (``data.corpus.long_answer_items``)
+EXTRA_FAMILIES = {"long_answer": long_answer}
 #: families whose facts can be held out (the "unseen fact" condition draws from these)
 HELDOUT_FAMILIES = ("logical_reasoning", "language_ability", "voice_instruction_following",
                     "speech_emotion_control", "role_playing", "gaming")
@@ -382,7 +447,8 @@ def heldout_facts(rng: random.Random, fraction: float, max_operand: int = 9) -> 
 
 
 def make_item(family: str, rng: random.Random, ctx: TaskContext) -> Item:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown task family {family!r}; known: {sorted(FAMILIES)}")
-    item = FAMILIES[family](rng, ctx)
+    make = FAMILIES.get(family) or EXTRA_FAMILIES.get(family)
+    if make is None:
+        raise ValueError(f"unknown task family {family!r}; known: {sorted(FAMILIES | EXTRA_FAMILIES)}")
+    item = make(rng, ctx)
     return replace(item, condition=ctx.condition)

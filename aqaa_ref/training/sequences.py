@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -57,21 +58,17 @@ class AudioTable:
         return interleave_2_3(lc, sc, self.vocab.linguistic_offset, self.vocab.semantic_offset)
 
 
-def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
-    """Encode every clip of the corpus once (cached beside the tokenizer, keyed by both; a
-    shipped tokenizer's codes are keyed by its weights too, ``dual.source``)."""
-    source = [dual.source] if getattr(dual, "source", None) else []
-    key = config_hash(corpus.config, dual.config.linguistic, dual.config.semantic, *source)
-    path = cache_dir() / "audio_tokens" / f"{corpus.config.name}-{key}"
-    if (path / "index.json").exists():
-        index = json.loads((path / "index.json").read_text())
-        t = load_file(str(path / "codes.safetensors"))
-        lc, sc = t["linguistic"].tolist(), t["semantic"].tolist()
-        codes = {p: (lc[a:b], sc[c:d]) for p, (a, b, c, d) in index.items()}
-        return AudioTable(codes, dual.vocab)
-    clips = sorted({r.path for it in corpus.items for r in (it.question_audio, *it.answer_audio)})
-    out = dual.encode_batch([corpus.load(p) for p in clips], progress=progress)
-    codes = {p: (l.tolist(), s.tolist()) for p, (l, s) in zip(clips, out)}
+def _load_codes(path: Path) -> dict | None:
+    """A saved code table (``index.json`` + ``codes.safetensors``) -> {clip: (lc, sc)}; None if incomplete."""
+    if not (path / "index.json").exists():
+        return None
+    index = json.loads((path / "index.json").read_text())
+    t = load_file(str(path / "codes.safetensors"))
+    lc, sc = t["linguistic"].tolist(), t["semantic"].tolist()
+    return {p: (lc[a:b], sc[c:d]) for p, (a, b, c, d) in index.items()}
+
+
+def _save_codes(path: Path, codes: dict) -> None:
     index, lc, sc = {}, [], []
     for p, (l, s) in codes.items():
         index[p] = (len(lc), len(lc) + len(l), len(sc), len(sc) + len(s))
@@ -81,7 +78,40 @@ def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
     save_file({"linguistic": torch.tensor(lc, dtype=torch.int32), "semantic": torch.tensor(sc, dtype=torch.int32)},
               str(path / "codes.safetensors"))
     atomic_write_json(path / "index.json", index)  # written last: its presence marks a complete table
+
+
+def _table_key(corpus, dual) -> str:
+    source = [dual.source] if getattr(dual, "source", None) else []
+    return config_hash(corpus.config, dual.config.linguistic, dual.config.semantic, *source)
+
+
+def tokenize_corpus(corpus, dual, progress: bool = True) -> AudioTable:
+    """Encode every clip of the corpus once (cached beside the tokenizer, keyed by both; a
+    shipped tokenizer's codes are keyed by its weights too, ``dual.source``)."""
+    path = cache_dir() / "audio_tokens" / f"{corpus.config.name}-{_table_key(corpus, dual)}"
+    codes = _load_codes(path)
+    if codes is None:
+        clips = sorted({r.path for it in corpus.items for r in (it.question_audio, *it.answer_audio)})
+        out = dual.encode_batch([corpus.load(p) for p in clips], progress=progress)
+        codes = {p: (l.tolist(), s.tolist()) for p, (l, s) in zip(clips, out)}
+        _save_codes(path, codes)
     return AudioTable(codes, dual.vocab)
+
+
+def with_extra_clips(table: AudioTable, dual, corpus, items, progress: bool = True) -> AudioTable:
+    """``table`` plus the codes of the items' clips it lacks (supplement items drawn beside the
+    corpus: ``data.multi_segment_test_items``, ``data.long_answer_items``). The extra codes are
+    cached like the corpus's, keyed by the corpus, the tokenizer and the clips."""
+    missing = sorted({r.path for it in items for r in (it.question_audio, *it.answer_audio)} - set(table.codes))
+    if not missing:
+        return table
+    path = cache_dir() / "audio_tokens" / f"{corpus.config.name}-{_table_key(corpus, dual)}-extra-{config_hash(missing)}"
+    codes = _load_codes(path)
+    if codes is None:
+        out = dual.encode_batch([corpus.load(p) for p in missing], progress=progress)
+        codes = {p: (lc.tolist(), sc.tolist()) for p, (lc, sc) in zip(missing, out)}
+        _save_codes(path, codes)
+    return AudioTable({**table.codes, **codes}, table.vocab)
 
 
 # ----------------------------------------------------------------------------- sequences

@@ -44,7 +44,12 @@ CLAIMS = {
     "format": [("ratio_10_15", ">", "audio_only", "audio_token_accuracy"),
                ("ratio_10_15", ">", "ratio_6_50", "audio_token_accuracy"),
                ("ratio_10_15", ">", "ratio_3_5", "audio_token_accuracy"),
-               ("ratio_10_15", "~", "text_cot", "audio_token_accuracy")],
+               ("ratio_10_15", "~", "text_cot", "audio_token_accuracy")]
+              # the same on the long answers alone, the only ones the formats write differently
+              + [(a, rel, b, "long_audio_token_accuracy") for a, rel, b in
+                 (("ratio_10_15", ">", "audio_only"), ("ratio_10_15", ">", "ratio_6_50"), ("ratio_10_15", ">", "ratio_3_5"),
+                  ("ratio_10_15", "~", "text_cot"))]
+              + [("ratio_10_15", "~", "text_cot", "long_text_accuracy")],
     "concat": [("marker_preserving", ">", "marker_removal", "audio_token_accuracy"),
                ("marker_removal", ">", "pre_interleaved", "audio_token_accuracy"),
                ("marker_preserving", ">", "marker_removal", "last_segment_audio_acc")],
@@ -84,6 +89,10 @@ class AblationConfig:
     concat_single_items: int | None = 800    # single-segment items beside all multi-segment ones
     min_multi_items: int = 60                # fewer multi-segment test items than this: say so
     multi_test_items: int = 72               # style-switch test items drawn beside the test split's own
+    long_train_items: int = 1000             # long answers beside the train split, for the format variants
+    long_test_items: int = 48                # ... and beside the strided test items (data.long_answer_items)
+    long_max_new_tokens: int = 512           # a slow 14-word answer is ~6 s: ~250 audio + ~35 text tokens
+    format_bucket_batches: int = 8           # length bucketing of the format variants' batches (TrainConfig)
     formats: tuple = ("audio_only", "ratio_6_50", "ratio_3_5", "text_cot", "ratio_10_15")
     concat_modes: tuple = ("pre_interleaved", "marker_removal", "marker_preserving")
     streams: tuple = ("dual", "linguistic", "semantic")

@@ -7,7 +7,7 @@ from aqaa_ref.evaluation.ablations.common import (AblationConfig, _answer_row, _
 from aqaa_ref.formats.parse import parse_answer
 from aqaa_ref.training.loop import load_weights
 from aqaa_ref.training.recipe import Assets, ensure_stage
-from aqaa_ref.training.sequences import AudioTable
+from aqaa_ref.training.sequences import with_extra_clips
 
 
 # ----------------------------------------------------------------------------- 2. concat
@@ -20,16 +20,6 @@ def _last_segment_acc(builder, items, answers) -> list[float]:
         gen = parse_answer(ans, builder.vocab, builder.special).aligned_audio()
         accs.append(sum(a == b for a, b in zip(reversed(ref), reversed(gen))) / max(1, len(ref)))
     return accs
-
-
-def with_extra_clips(table: AudioTable, dual, corpus, items, progress: bool = True) -> AudioTable:
-    """``table`` plus the codes of the items' clips it lacks (encoded here: a few seconds)."""
-    missing = sorted({r.path for it in items for r in (it.question_audio, *it.answer_audio)} - set(table.codes))
-    if not missing:
-        return table
-    out = dual.encode_batch([corpus.load(p) for p in missing], progress=progress)
-    return AudioTable({**table.codes, **{p: (lc.tolist(), sc.tolist()) for p, (lc, sc) in zip(missing, out)}},
-                      table.vocab)
 
 
 def concat_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, progress: bool = True) -> list:
