@@ -216,6 +216,40 @@ for fam in FAMILIES:
         print(f"{fam:<28} {it.question.text!r}{instr} -> {ans}   fact={it.fact}")
 
 # %% [markdown]
+# Every answer above is one or two words, about 3 text tokens. That is enough to learn to answer, but
+# too short to study *how* text and audio are laid out in an answer (notebook 03: 10 text : 15 audio
+# tokens per round, against 3:5, 6:50, text first or audio only): a 3-token text fits in the first
+# chunk of every format. So there is one more family, `long_answer`, outside the seven StepEval
+# dimensions and drawn only where asked for (`data.long_answer_items`, or a corpus with
+# `family_counts={..., "long_answer": N}`): counting a range, spelling two words, reading a list
+# back, and a sentence repeated in a requested style. Each answer still follows from the question
+# alone, so it is checked exactly like the short ones.
+#
+# **What you should see:** answers of 9-13 words, one per task, and a spoken sentence of about two
+# seconds (over the 1,048 long items the ablation draws, answers last 2.9 s on average and up to
+# 5.6 s; the one-word answers last about half a second).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import random
+from aqaa_ref.data import EXTRA_FAMILIES
+from aqaa_ref.data.tasks import TaskContext, make_item
+
+rng = random.Random(0)
+long_items = {}
+while len(long_items) < 4:                                # one of each long-answer task
+    it = make_item("long_answer", rng, TaskContext())
+    long_items.setdefault(it.task, it)
+print("extra families:", list(EXTRA_FAMILIES))
+for task, it in long_items.items():
+    print(f"{task:<9} {it.question.text!r}\n          -> {it.answer_text!r} ({it.style}, {len(it.answer_text.split())} words)")
+wav, sr, _ = long_items["sentence"].answer[0].synthesize()
+print(f"the sentence answer, spoken {long_items['sentence'].style}: {len(wav) / sr:.2f} s")
+
+# %%
+display(Audio(wav, rate=sr))
+
+# %% [markdown]
 # ## 5. The corpus: rendered, split, cached
 #
 # `build_corpus(CorpusConfig.from_preset("toy"))` plans every item, renders each *distinct* utterance once in worker processes (eSpeak is global state: processes, not threads), writes 16 kHz WAVs named by a hash of their settings, and writes the manifest last, atomically. A second call just reads the manifest.
