@@ -367,10 +367,13 @@ for name in ABLATIONS:
 
 # %%
 fig, axes = plt.subplots(1, 5, figsize=(20, 4.2), sharey=True)
-PANELS = [("format", "audio_token_accuracy"), ("concat", "audio_token_accuracy"), ("codebook", "aqta_text_accuracy"),
-          ("dpo", "audio_token_accuracy"), ("merge", "text_accuracy")]
+PANELS = [("format", "long_audio_token_accuracy"), ("concat", "audio_token_accuracy"),
+          ("codebook", "aqta_text_accuracy"), ("dpo", "audio_token_accuracy"), ("merge", "text_accuracy")]
 for ax, (name, metric) in zip(axes, PANELS):
     rows = results[name]
+    if metric not in rows[0]:                                 # a recording from before the long answers
+        metric = metric.removeprefix("long_")
+    n = rows[0].get("long_n") if metric.startswith("long_") else rows[0]["n"]
     vals = [r[metric] if r.get(metric) is not None else float("nan") for r in rows]
     ivs = [interval(r, metric) or (v, v) for v, r in zip(vals, rows)]
     err = [[v - lo if v == v else 0 for v, (lo, _) in zip(vals, ivs)],
@@ -381,7 +384,7 @@ for ax, (name, metric) in zip(axes, PANELS):
     ax.set_xticks(range(len(rows)), [r["variant"] for r in rows], rotation=35, ha="right", fontsize=8)
     ax.set_xlabel("variant")
     has = any(interval(r, metric) for r in rows)
-    ax.set_title(f"{name}: {metric}\n(n = {rows[0]['n']} items, {rows[0].get('seeds', 1)} seed(s)"
+    ax.set_title(f"{name}: {metric}\n(n = {n} items, {rows[0].get('seeds', 1)} seed(s)"
                  f"{', 95 % intervals' if has else ', no interval'})", fontsize=9)
 axes[0].set_ylabel("accuracy (shared axis)"); axes[0].set_ylim(0, 1)
 fig.suptitle("tiny variants trained here (quick mode)" if QUICK else

@@ -246,6 +246,22 @@ def test_multi_segment_test_items_are_new_switches_in_three_conditions(assets):
     assert not any(it.id.startswith("test-multi") for it in assets.corpus.split("test"))   # the test split is as it was
 
 
+def test_extra_clips_are_encoded_once_and_match_a_direct_encoding(assets, monkeypatch, tmp_path):
+    from aqaa_ref.data import long_answer_items
+    from aqaa_ref.training.sequences import with_extra_clips
+
+    monkeypatch.setenv("AQAA_CACHE", str(tmp_path))          # a fresh code cache
+    items = long_answer_items(assets.corpus, 2, 1, progress=False)
+    table = with_extra_clips(assets.table, assets.dual, assets.corpus, items, progress=False)
+    clip = items[0].answer_audio[0].path
+    lc, sc = assets.dual.encode_batch([assets.corpus.load(clip)], progress=False)[0]
+    assert table.codes[clip] == (lc.tolist(), sc.tolist())
+    assert set(assets.table.codes) < set(table.codes) and clip not in assets.table.codes
+    monkeypatch.setattr(assets.dual, "encode_batch", lambda *a, **k: pytest.fail("encoded twice"))
+    again = with_extra_clips(assets.table, assets.dual, assets.corpus, items, progress=False)
+    assert again.codes == table.codes
+
+
 def test_cli_refuses_zero_seeds(capsys):
     assert main(["ablate", "dpo", "--preset", "tiny", "--seeds", "0"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
