@@ -109,7 +109,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "toy": dict(),
     },
     "ablation": {
-        "tiny": dict(sft=_stage(2, 4) | dict(warmup_steps=1), codebook_pretrain=_stage(2, 4) | dict(warmup_steps=1),
+        "tiny": dict(sft=_stage(2, 4) | dict(warmup_steps=1), format_sft=_stage(2, 4) | dict(warmup_steps=1),
+                     format_short_items=None, codebook_pretrain=_stage(2, 4) | dict(warmup_steps=1),
                      codebook_sft=_stage(2, 4) | dict(warmup_steps=1), concat_single_items=8,
                      min_multi_items=4, multi_test_items=3, long_train_items=6, long_test_items=3, long_max_new_tokens=48,
                      limit=4, max_new_tokens=32, eval_batch_size=8),

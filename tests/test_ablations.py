@@ -15,8 +15,9 @@ ANSWER_CI = {"text_accuracy_ci", "audio_token_accuracy_ci"}
 KEYS = {
     "format": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
                "reference_tokens", "differs_from_10_15", "final_loss", "long_n", "long_text_accuracy",
-               "long_audio_token_accuracy", "long_well_formed", "long_text_accuracy_ci",
-               "long_audio_token_accuracy_ci"} | ANSWER_CI,
+               "long_audio_token_accuracy", "long_well_formed", "long_word_accuracy", "long_audio_similarity"}
+              | ANSWER_CI | {f"long_{m}_ci" for m in ("text_accuracy", "audio_token_accuracy", "word_accuracy",
+                                                      "audio_similarity")},
     "concat": {"variant", "n", "text_accuracy", "audio_token_accuracy", "well_formed", "answer_tokens",
                "last_segment_audio_acc", "val_n", "val_text_accuracy", "val_audio_token_accuracy",
                "val_well_formed", "final_loss", "last_segment_audio_acc_ci"} | ANSWER_CI,
@@ -217,7 +218,7 @@ def test_every_paper_claim_names_real_variants_and_metrics(results):
 def test_seed_zero_is_the_cached_config_and_other_seeds_train_apart(assets, results, monkeypatch):
     assert CFG.with_seed(0) == CFG
     s1 = CFG.with_seed(1)
-    assert (s1.seed, s1.sft.seed, s1.codebook_pretrain.seed, s1.codebook_sft.seed) == (1, 1, 1, 1)
+    assert (s1.seed, s1.sft.seed, s1.format_sft.seed, s1.codebook_pretrain.seed, s1.codebook_sft.seed) == (1,) * 5
     root, first = results
     monkeypatch.setattr(ab_common, "ablation_root", lambda recipe: root / recipe.name)
     rows = ab.run_ablation("dpo", "tiny", progress=False, assets=assets, seeds=2)

@@ -85,13 +85,14 @@ class _TextOnly:
         return scores.masked_fill(self.bad[: scores.shape[1]].to(scores.device), float("-inf"))
 
 
-def _norm(s: str) -> str:
+def normalize_answer(s: str) -> str:
+    """Lower case, commas as spaces, single spaces: what two answers must share to be the same."""
     return " ".join(s.lower().replace(",", " ").split())
 
 
 def same_answer(a: str, b: str) -> bool:
     """Two text answers are the same up to case, commas and whitespace."""
-    return _norm(a) == _norm(b)
+    return normalize_answer(a) == normalize_answer(b)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def score_answers(builder, items, answers: list[list[int]]) -> list[AnswerScore]
         gen = p.aligned_audio()
         n = max(len(ref), len(gen), 1)
         acc = sum(a == b for a, b in zip(ref, gen)) / n
-        out.append(AnswerScore(it.id, text, _norm(text) == _norm(it.answer_text), acc, not p.issues and p.ended, p.ended))
+        out.append(AnswerScore(it.id, text, normalize_answer(text) == normalize_answer(it.answer_text), acc, not p.issues and p.ended, p.ended))
     return out
 
 

@@ -46,10 +46,13 @@ CLAIMS = {
                ("ratio_10_15", ">", "ratio_3_5", "audio_token_accuracy"),
                ("ratio_10_15", "~", "text_cot", "audio_token_accuracy")]
               # the same on the long answers alone, the only ones the formats write differently
-              + [(a, rel, b, "long_audio_token_accuracy") for a, rel, b in
+              # (position-wise, and with partial credit) ...
+              + [(a, rel, b, m) for m in ("long_audio_token_accuracy", "long_audio_similarity") for a, rel, b in
                  (("ratio_10_15", ">", "audio_only"), ("ratio_10_15", ">", "ratio_6_50"), ("ratio_10_15", ">", "ratio_3_5"),
                   ("ratio_10_15", "~", "text_cot"))]
-              + [("ratio_10_15", "~", "text_cot", "long_text_accuracy")],
+              # ... and their text channel's words (audio_only has none)
+              + [(a, rel, b, "long_word_accuracy") for a, rel, b in
+                 (("ratio_10_15", ">", "ratio_6_50"), ("ratio_10_15", ">", "ratio_3_5"), ("ratio_10_15", "~", "text_cot"))],
     "concat": [("marker_preserving", ">", "marker_removal", "audio_token_accuracy"),
                ("marker_removal", ">", "pre_interleaved", "audio_token_accuracy"),
                ("marker_preserving", ">", "marker_removal", "last_segment_audio_acc")],
@@ -77,8 +80,13 @@ class AblationConfig:
     """Reduced training for the variants, and how they are scored. Presets: tiny, toy."""
 
     name: str = "toy"
-    sft: TrainConfig = field(default_factory=lambda: TrainConfig(      # format / concat variants
+    sft: TrainConfig = field(default_factory=lambda: TrainConfig(      # concat variants
         steps=180, batch_size=16, lr=1.5e-3, warmup_steps=10, mixed_precision="bf16", checkpoint_every=90))
+    # format variants: twice the steps, for the long answers beside the short ones, with length-
+    # bucketed batches (a long and a short example in one batch pad the short one to the long length)
+    format_sft: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=360, batch_size=16, lr=1.5e-3, warmup_steps=10, mixed_precision="bf16", checkpoint_every=90,
+        bucket_batches=8))
     codebook_pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=200, batch_size=32, lr=2e-3, warmup_steps=20, new_token_lr_mult=5.0, mixed_precision="bf16",
         checkpoint_every=100))
@@ -89,10 +97,10 @@ class AblationConfig:
     concat_single_items: int | None = 800    # single-segment items beside all multi-segment ones
     min_multi_items: int = 60                # fewer multi-segment test items than this: say so
     multi_test_items: int = 72               # style-switch test items drawn beside the test split's own
-    long_train_items: int = 1000             # long answers beside the train split, for the format variants
-    long_test_items: int = 48                # ... and beside the strided test items (data.long_answer_items)
+    format_short_items: int | None = 2250    # strided train items the format variants learn from ...
+    long_train_items: int = 1000             # ... beside this many long answers (data.long_answer_items)
+    long_test_items: int = 48                # long answers scored beside the strided test items
     long_max_new_tokens: int = 512           # a slow 14-word answer is ~6 s: ~250 audio + ~35 text tokens
-    format_bucket_batches: int = 8           # length bucketing of the format variants' batches (TrainConfig)
     formats: tuple = ("audio_only", "ratio_6_50", "ratio_3_5", "text_cot", "ratio_10_15")
     concat_modes: tuple = ("pre_interleaved", "marker_removal", "marker_preserving")
     streams: tuple = ("dual", "linguistic", "semantic")
@@ -115,7 +123,7 @@ class AblationConfig:
         stage, and the initial weights where a variant starts from scratch. Seed 0 is the
         config as it was, so its variants keep their cache keys."""
         return replace(self, seed=seed, **{k: replace(getattr(self, k), seed=seed)
-                                           for k in ("sft", "codebook_pretrain", "codebook_sft")})
+                                           for k in ("sft", "format_sft", "codebook_pretrain", "codebook_sft")})
 
 
 # ----------------------------------------------------------------------------- caching, training
