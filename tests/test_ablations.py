@@ -263,6 +263,25 @@ def test_extra_clips_are_encoded_once_and_match_a_direct_encoding(assets, monkey
     assert again.codes == table.codes
 
 
+def test_long_answer_scores_give_partial_credit(assets):
+    from aqaa_ref.data import long_answer_items
+    from aqaa_ref.evaluation.ablations.format import long_answer_scores
+    from aqaa_ref.training.sequences import with_extra_clips
+
+    items = [it for it in long_answer_items(assets.corpus, 2, 1, progress=False) if it.split == "train"]
+    b = ab_common._builder(assets, "ratio_10_15",
+                           table=with_extra_clips(assets.table, assets.dual, assets.corpus, items, progress=False))
+    eot = b.special.eot
+    exact = [b.answer_ids(it) + [eot] for it in items]
+    assert long_answer_scores(b, items, exact) == {"word_accuracy": [1.0, 1.0], "audio_similarity": [1.0, 1.0]}
+    swapped = long_answer_scores(b, items, exact[::-1])                   # each the other's answer
+    assert all(0.0 <= x < 1.0 for xs in swapped.values() for x in xs)
+    half = b.answer_ids(items[0])                                        # the answer cut short
+    half = long_answer_scores(b, items[:1], [half[:len(half) // 2]])
+    assert 0.0 < half["audio_similarity"][0] < 1.0
+    assert long_answer_scores(b, items[:1], [[eot]]) == {"word_accuracy": [0.0], "audio_similarity": [0.0]}
+
+
 def test_cli_refuses_zero_seeds(capsys):
     assert main(["ablate", "dpo", "--preset", "tiny", "--seeds", "0"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
