@@ -379,9 +379,9 @@ def _sentence(rng: random.Random) -> str:
 
 
 def long_answer(rng: random.Random, ctx: TaskContext) -> Item:
-    """Answers of 7-14 words (15-40 text tokens, 3-8 s of speech), so that the answer formats
-    (10:15, 3:5, 6:50, text-CoT, audio-only) write them as *different* sequences; every one is
-    checkable from the question alone:
+    """Answers of 7-14 words (10-34 text tokens of the toy tokenizer, about 3 s of speech, up to 6),
+    so that the answer formats (10:15, 3:5, 6:50, text-CoT, audio-only) write them as *different*
+    sequences; every one is checkable from the question alone:
 
     count     "count from four to thirteen"          -> "four five six ... thirteen" (10-14 numbers, up or down)
     spell     "spell garden and rabbit"              -> "g a r d e n and r a b b i t"
