@@ -433,7 +433,8 @@ plt.tight_layout(); plt.show()
 #   lose text accuracy against SFT-1 in every seed (0.43 and 0.44 vs 0.58): SFT-1 already ranks
 #   93 % of the synthetic held-out pairs right, so DPO over-optimises. `benchmarks/bench_dpo_pairs.py`
 #   tries SFT-1's *own* wrong answers as rejections (it ranks only 9 % of those right): chosen on
-#   validation, it costs 0.037 [-0.077, 0.000] of test text accuracy instead of 0.145, no gain yet.
+#   validation over a 3 x 3 sweep of beta and learning rate (beta 1, lr 2e-5), it changes test text
+#   accuracy by -0.006 [-0.037, +0.028] instead of -0.145: no harm, and no gain at any setting.
 # * **Merge.** 5:5:1 (0.59 text) against SFT-1 and SFT-2 (0.58 each): +0.016, undecided; against
 #   DPO (0.41): +0.188 [+0.094, +0.297], reproduced. The merge is *not worse* than its best part
 #   and far better than DPO alone, which is all 64 items can say.
