@@ -115,7 +115,7 @@ def score_answers(builder, items, answers: list[list[int]]) -> list[AnswerScore]
         gen = p.aligned_audio()
         n = max(len(ref), len(gen), 1)
         acc = sum(a == b for a, b in zip(ref, gen)) / n
-        out.append(AnswerScore(it.id, text, normalize_answer(text) == normalize_answer(it.answer_text), acc, not p.issues and p.ended, p.ended))
+        out.append(AnswerScore(it.id, text, same_answer(text, it.answer_text), acc, not p.issues and p.ended, p.ended))
     return out
 
 
