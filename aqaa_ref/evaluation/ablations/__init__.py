@@ -17,9 +17,10 @@ What the paper found (from ../shared/docs/aqaa-facts.md), and what is measured h
 format (Table 1)    LLM-judged Chat / Relevance / Factuality: ratio_10_15 4.03 / 0.65 / 0.67
                     and text_cot 4.01 / 0.59 / 0.58 work; audio_only 1.72 / 0.05 / 0.03,
                     ratio_6_50 1.20 / 0.04 / 0.05 and ratio_3_5 1.03 / 0.00 / 0.00 collapse.
-                    Here: SFT (reduced) from the recipe's pre-training once per format, on
-                    the train split plus long answers (data.long_answer_items: counting,
-                    spelling, a list read back, a sentence in a style; 15-40 text tokens;
+                    Here: SFT (AblationConfig.format_sft) from the recipe's pre-training
+                    once per format, on strided train items plus long answers
+                    (data.long_answer_items: counting, spelling, a list read back, a
+                    sentence in a style; 10-34 text tokens;
                     the corpus's one-word answers are the same sequence in 10:15 and
                     text-CoT); text accuracy (n/a for audio_only), audio-token accuracy,
                     well-formed rate, mean answer length, on strided test items plus long
