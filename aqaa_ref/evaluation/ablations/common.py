@@ -303,13 +303,14 @@ def _builder(assets: Assets, fmt: Format | str | None = None, concat_mode: str |
     return SequenceBuilder(assets.tok, table or assets.table, fmt, concat_mode or r.concat_mode)
 
 
-def _sft_variant(assets: Assets, ablation: str, name: str, builder: SequenceBuilder, items, cfg: AblationConfig,
+def _sft_variant(assets: Assets, ablation: str, name: str, builder: SequenceBuilder, items, train_cfg: TrainConfig,
                  aqta_fraction: float) -> Variant:
+    """A variant SFT'd from the recipe's pre-training under ``train_cfg`` (cached by all of it)."""
     r = assets.recipe
     d = _variant_dir(r, ablation, name, r.stage_key("pretrain"), builder.fmt, builder.concat_mode,
-                     [it.id for it in items], aqta_fraction, _train_key(cfg.sft))
+                     [it.id for it in items], aqta_fraction, _train_key(train_cfg))
     return Variant(name, d, lambda: assets.load_stage("pretrain"),
-                   lambda: sft_examples(builder, items, aqta_fraction, r.seed), cfg.sft)
+                   lambda: sft_examples(builder, items, aqta_fraction, r.seed), train_cfg)
 
 
 def _cell(v) -> str:

@@ -35,7 +35,7 @@ def concat_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = Non
     test = strided(test + multi_segment_test_items(assets.corpus, cfg.multi_test_items, progress), limit)
     table = with_extra_clips(assets.table, assets.dual, assets.corpus, test, progress)
     builders = {m: _builder(assets, concat_mode=m, table=table) for m in cfg.concat_modes}
-    variants = [_sft_variant(assets, "concat", m, builders[m], items, cfg, r.aqta_fraction) for m in cfg.concat_modes]
+    variants = [_sft_variant(assets, "concat", m, builders[m], items, cfg.sft, r.aqta_fraction) for m in cfg.concat_modes]
     train_variants(variants, cfg, progress)
     val = [it for it in assets.corpus.split("val") if it.is_multi_segment]
     if len(test) < cfg.min_multi_items:

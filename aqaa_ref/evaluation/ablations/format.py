@@ -42,8 +42,9 @@ def long_answer_scores(builder, items, answers) -> dict[str, list[float]]:
 
 def format_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = None, progress: bool = True) -> list:
     """Table 1: SFT (``cfg.format_sft``) from pre-training once per answer format, on
-    ``cfg.format_short_items`` strided train items plus ``cfg.long_train_items`` long answers; scored on strided test items plus
-    ``cfg.long_test_items`` long ones (the long items decode up to ``cfg.long_max_new_tokens``)."""
+    ``cfg.format_short_items`` strided train items plus ``cfg.long_train_items`` long answers;
+    scored on strided test items plus ``cfg.long_test_items`` long ones (the long items decode up
+    to ``cfg.long_max_new_tokens``)."""
     r = assets.recipe
     ensure_stage("pretrain", assets, progress)
     extra = long_answer_items(assets.corpus, cfg.long_train_items, cfg.long_test_items, progress) \
@@ -53,8 +54,8 @@ def format_ablation(assets: Assets, cfg: AblationConfig, limit: int | None = Non
     table = with_extra_clips(assets.table, assets.dual, assets.corpus, extra, progress)
     train_items = strided(assets.corpus.split("train"), cfg.format_short_items) + long_train
     builders = {f: _builder(assets, f, table=table) for f in cfg.formats}
-    sft = replace(cfg, sft=cfg.format_sft)
-    variants = [_sft_variant(assets, "format", f, builders[f], train_items, sft, r.aqta_fraction) for f in cfg.formats]
+    variants = [_sft_variant(assets, "format", f, builders[f], train_items, cfg.format_sft, r.aqta_fraction)
+                for f in cfg.formats]
     train_variants(variants, cfg, progress)
     items = strided(assets.corpus.split("test"), limit or cfg.limit)
     print(_eval_estimate(len(items) + len(long_test), len(variants), cfg))
